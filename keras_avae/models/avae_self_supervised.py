@@ -1,0 +1,108 @@
+"""AVAE-SS: post-training a VAE's encoder on its own samples, eq. (34) and Algorithm 4."""
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from keras_avae import objectives
+from keras_avae.models.avae import AVAE
+
+
+def _copy_network(network):
+    """A new network with the same architecture and weights as `network`."""
+    copy = keras.models.clone_model(network)
+    copy.set_weights(network.get_weights())
+    return copy
+
+
+@keras.saving.register_keras_serializable(package="keras_avae")
+class AVAESelfSupervised(AVAE):
+    """Makes a trained VAE's encoder self-consistent without data (eq. 34, Algorithm 4).
+
+    The decoder is frozen. Each step draws z'' ~ N(0, I), generates
+    x = stop_gradient(g(z'')), encodes it, draws z ~ q(z|x), decodes the
+    delusion x~ = stop_gradient(g(z)), encodes that, and maximises
+
+        -KL(q(z|x) || p(z)) + <log p_rho(z'|z)>_{q(z|x) q(z'|x~)} + H[q(z'|x~)]
+
+    over the encoder alone. `fit` needs no data: pass `steps_per_epoch` and
+    `batch_size`. It reports `loss`, `kl`, `coupling` and `aux_entropy`.
+
+    Build it with `from_pretrained(model)`, which copies the networks so the
+    source model stays untouched.
+
+    Example:
+        ss = keras_avae.AVAESelfSupervised.from_pretrained(vae, rho=0.975)
+        ss.compile(optimizer="adam")
+        ss.fit(epochs=5, steps_per_epoch=500, batch_size=64)
+    """
+
+    def __init__(self, encoder, decoder, rho=0.975, **kwargs):
+        super().__init__(encoder, decoder, rho=rho, **kwargs)
+        self.decoder.trainable = False
+
+    @classmethod
+    def from_pretrained(cls, model, rho=0.975, **kwargs):
+        """Copies a trained model of this library into a new AVAESelfSupervised.
+
+        Args:
+            model: a built `VAE` (or any subclass); it is not modified.
+            rho: coupling strength in (-1, 1).
+            **kwargs: further constructor arguments; `obs_var`, `likelihood`,
+                `data_range` and `seed` default to the source model's.
+
+        Returns:
+            A built `AVAESelfSupervised` sharing no weights with `model`.
+        """
+        if not isinstance(model, keras.Model) or not hasattr(model, "encoder"):
+            raise ValueError(
+                "`from_pretrained` takes a keras_avae model (VAE, AVAE, ...). "
+                f"Received: {type(model).__name__}"
+            )
+        if not model.built:
+            raise ValueError("`from_pretrained` needs a built model: fit it or call it on data first.")
+        for key in ("obs_var", "likelihood", "data_range", "seed"):
+            kwargs.setdefault(key, getattr(model, key))
+        copy = cls(_copy_network(model.encoder), _copy_network(model.decoder), rho=rho, **kwargs)
+        copy.build((None,) + model.example_shape)
+        return copy
+
+    @property
+    def term_names(self):
+        return ("loss", "kl", "coupling", "aux_entropy")
+
+    def _terms(self, x, training=False):
+        """Eq. (34) on a batch generated from the prior; `x` only sets the batch size."""
+        z_prior = self._normal_noise((ops.shape(x)[0], self.latent_dim))
+        generated = ops.stop_gradient(self.decoder(z_prior, training=False))
+        z_mean, z_log_var = self._encode(generated, training)
+        z = self._reparametrise(z_mean, z_log_var)
+        delusion = ops.stop_gradient(self.decoder(z, training=False))
+        terms = self._delusion_terms(z_mean, z_log_var, delusion, training)
+        terms["kl"] = objectives.kl_to_standard_normal(z_mean, z_log_var)
+        terms["loss"] = -(-terms["kl"] + terms["coupling"] + terms["aux_entropy"])
+        return terms
+
+    def fit(self, x=None, y=None, *args, batch_size=None, steps_per_epoch=None, **kwargs):
+        """Trains on the model's own samples; takes no data.
+
+        Args:
+            batch_size: samples per step (default 32).
+            steps_per_epoch: steps per epoch; required.
+            **kwargs: the rest of `keras.Model.fit` (`epochs`, `callbacks`, ...).
+        """
+        if x is not None or y is not None:
+            raise ValueError(
+                "AVAESelfSupervised trains on samples from its own decoder; call fit() "
+                "without x or y, with steps_per_epoch and batch_size."
+            )
+        if not self.built:
+            raise ValueError("AVAESelfSupervised needs a built model; use from_pretrained(model).")
+        if steps_per_epoch is None or int(steps_per_epoch) < 1:
+            raise ValueError(
+                f"`steps_per_epoch` must be a positive integer. Received: steps_per_epoch={steps_per_epoch!r}"
+            )
+        batch_size = batch_size or 32
+        placeholder = tf.zeros(self.example_shape)
+        batches = tf.data.Dataset.from_tensors(placeholder).repeat().batch(batch_size)
+        return super().fit(batches, *args, steps_per_epoch=steps_per_epoch, **kwargs)

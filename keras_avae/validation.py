@@ -1,0 +1,82 @@
+"""Argument and input checks shared by the models: each raises a `ValueError` that names the value."""
+
+import math
+
+import numpy as np
+
+
+def check_rho(rho, name="rho"):
+    """Checks a coupling strength: p_rho(z'|z) = N(rho z, (1 - rho^2) I) needs |rho| < 1.
+
+    Args:
+        rho: the coupling strength.
+        name: the argument's name, for the message.
+
+    Returns:
+        `rho` as a Python float.
+    """
+    if not isinstance(rho, (int, float)) or not -1.0 < float(rho) < 1.0:
+        raise ValueError(
+            f"`{name}` must be a number in (-1, 1): the coupling variance is 1 - {name}**2. "
+            f"Received: {name}={rho!r}"
+        )
+    return float(rho)
+
+
+def check_positive(value, name):
+    """Checks that `value` is a finite number > 0 and returns it as a float."""
+    if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"`{name}` must be a finite number > 0. Received: {name}={value!r}")
+    return float(value)
+
+
+def check_data_range(data_range):
+    """Checks a declared pixel range `(low, high)` with low < high, or None for no range.
+
+    Returns:
+        `(low, high)` as floats, or None.
+    """
+    if data_range is None:
+        return None
+    try:
+        low, high = (float(v) for v in data_range)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"`data_range` must be a pair (low, high) or None. Received: data_range={data_range!r}"
+        ) from None
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise ValueError(
+            f"`data_range` must satisfy low < high, both finite. Received: data_range={data_range!r}"
+        )
+    return (low, high)
+
+
+def input_problem(x, data_range):
+    """Describes what is wrong with a batch of inputs, or returns None when nothing is.
+
+    Works on NumPy arrays without copying them, so a whole training set can be
+    checked before `fit` starts.
+
+    Args:
+        x: an array of inputs.
+        data_range: `(low, high)` the pixels must lie in, or None.
+
+    Returns:
+        A sentence naming the problem, or None.
+    """
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.number):
+        return f"inputs must be numeric; received dtype {x.dtype}"
+    finite = np.isfinite(x)
+    if not finite.all():
+        bad = x.size - int(np.count_nonzero(finite))
+        return f"inputs contain {bad} NaN or infinite value(s)"
+    if data_range is not None and x.size:
+        low, high = float(x.min()), float(x.max())
+        if low < data_range[0] or high > data_range[1]:
+            return (
+                f"inputs span [{low:g}, {high:g}], outside the declared data_range "
+                f"{data_range}; rescale them (e.g. divide uint8 images by 255) or pass "
+                "a matching `data_range` to the model"
+            )
+    return None
