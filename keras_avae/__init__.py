@@ -3,9 +3,17 @@
 After "The Autoencoding Variational Autoencoder" (Cemgil et al., NeurIPS 2020).
 """
 
-from keras_avae import distributions, objectives
+from keras_avae import architectures, datasets, distributions, objectives
 from keras_avae.models import AVAE, VAE, AVAESelfSupervised
 
 __version__ = "0.1.0"
 
-__all__ = ["VAE", "AVAE", "AVAESelfSupervised", "distributions", "objectives"]
+__all__ = [
+    "VAE",
+    "AVAE",
+    "AVAESelfSupervised",
+    "architectures",
+    "datasets",
+    "distributions",
+    "objectives",
+]

@@ -1,0 +1,54 @@
+"""Test set-up: two logical CPU devices (for tf.distribute tests) and small shared fixtures."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+# Must run before TensorFlow initialises its devices.
+_CPUS = tf.config.list_physical_devices("CPU")
+tf.config.set_logical_device_configuration(
+    _CPUS[0], [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
+)
+
+SHARED_MNIST = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "mnist.npz")
+
+IMAGE_SHAPE = (6, 6, 1)
+LATENT_DIM = 3
+
+
+def tiny_networks(latent_dim=LATENT_DIM, image_shape=IMAGE_SHAPE, hidden=16):
+    """A small MLP encoder (x -> 2 * latent_dim) and decoder (z -> sigmoid image)."""
+    encoder = keras.Sequential(
+        [
+            keras.Input(image_shape),
+            keras.layers.Flatten(),
+            keras.layers.Dense(hidden, activation="relu"),
+            keras.layers.Dense(2 * latent_dim),
+        ]
+    )
+    decoder = keras.Sequential(
+        [
+            keras.Input((latent_dim,)),
+            keras.layers.Dense(hidden, activation="relu"),
+            keras.layers.Dense(int(np.prod(image_shape)), activation="sigmoid"),
+            keras.layers.Reshape(image_shape),
+        ]
+    )
+    return encoder, decoder
+
+
+@pytest.fixture
+def images():
+    """32 random images in [0, 1] of shape IMAGE_SHAPE."""
+    return np.random.default_rng(0).random((32,) + IMAGE_SHAPE, dtype=np.float32)
+
+
+@pytest.fixture
+def make_networks():
+    """The `tiny_networks` factory, for tests that need several fresh pairs."""
+    return tiny_networks
