@@ -15,6 +15,11 @@ from keras_avae.validation import check_data_range, check_positive, input_proble
 _INPUT_ERROR_TAG = "keras_avae input check: "
 
 
+# Key of the seed generator's state in a saved model, so resumed training draws the
+# same noise as uninterrupted training.
+_SEED_STATE_KEY = "seed_generator_state"
+
+
 class _BadInputs(ValueError):
     pass
 
@@ -288,6 +293,16 @@ class VAE(keras.Model):
         return self.generate(self._normal_noise((int(n), self.latent_dim)))
 
     # ------------------------------------------------------------ persistence
+
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        store[_SEED_STATE_KEY] = self.seed_generator.state
+
+    def load_own_variables(self, store):
+        own = {key: store[key] for key in store.keys() if key != _SEED_STATE_KEY}
+        super().load_own_variables(own)
+        if _SEED_STATE_KEY in store:
+            self.seed_generator.state.assign(store[_SEED_STATE_KEY])
 
     def get_config(self):
         config = super().get_config()

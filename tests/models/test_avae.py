@@ -1,0 +1,80 @@
+"""AVAE (eq. 13, Algorithm 1): its terms, its gradient flow and its arguments."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_avae
+from keras_avae import objectives
+
+
+def _built(make_networks, images, **kwargs):
+    model = keras_avae.AVAE(*make_networks(), seed=0, **kwargs)
+    model(images[:1])
+    return model
+
+
+def test_fit_reports_the_avae_terms(make_networks, images):
+    model = keras_avae.AVAE(*make_networks(), rho=0.9, seed=0)
+    model.compile(optimizer="adam", jit_compile=True)
+    history = model.fit(images, epochs=2, batch_size=8, verbose=0).history
+    assert set(history) == {"loss", "elbo", "reconstruction", "kl", "coupling", "aux_entropy"}
+    assert all(np.isfinite(v).all() for v in history.values())
+
+
+def test_loss_is_the_negative_avae_bound(make_networks, images):
+    model = _built(make_networks, images, rho=0.8)
+    terms = {k: v.numpy() for k, v in model._terms(images).items()}
+    np.testing.assert_allclose(
+        terms["loss"], -(terms["elbo"] + terms["coupling"] + terms["aux_entropy"]), rtol=1e-5
+    )
+    np.testing.assert_allclose(terms["elbo"], terms["reconstruction"] - terms["kl"], rtol=1e-5)
+
+
+def test_delusion_is_decoded_from_the_reconstruction_sample(make_networks, images):
+    """Algorithm 1: x~ = g(z) with the z used in the ELBO; the terms follow from its encoding."""
+    model = _built(make_networks, images, rho=0.8)
+    state = model.seed_generator.state.numpy()
+    terms = model._terms(images)
+    model.seed_generator.state.assign(state)
+    z_mean, z_log_var = model._encode(images)
+    z = model._reparametrise(z_mean, z_log_var)
+    aux_mean, aux_log_var = model._encode(model.decoder(z))
+    np.testing.assert_allclose(
+        terms["coupling"],
+        objectives.expected_coupling_log_prob(z_mean, z_log_var, aux_mean, aux_log_var, 0.8),
+        rtol=1e-5,
+    )
+    np.testing.assert_allclose(terms["aux_entropy"], objectives.gaussian_entropy(aux_log_var), rtol=1e-5)
+
+
+def test_no_gradient_reaches_the_decoder_through_the_delusion(make_networks, images):
+    model = _built(make_networks, images)
+    with tf.GradientTape(persistent=True) as tape:
+        terms = model._terms(images, training=True)
+        delusion_part = tf.reduce_mean(terms["coupling"] + terms["aux_entropy"])
+        whole = tf.reduce_mean(terms["loss"])
+        elbo_only = -tf.reduce_mean(terms["elbo"])
+    decoder_grads = tape.gradient(delusion_part, model.decoder.trainable_variables)
+    assert all(g is None for g in decoder_grads)
+    encoder_grads = tape.gradient(delusion_part, model.encoder.trainable_variables)
+    assert all(g is not None and np.abs(g.numpy()).max() > 0 for g in encoder_grads)
+    # The decoder's gradient from the whole bound is its ELBO gradient alone.
+    elbo_grads = tape.gradient(elbo_only, model.decoder.trainable_variables)
+    for from_whole, from_elbo in zip(tape.gradient(whole, model.decoder.trainable_variables), elbo_grads):
+        np.testing.assert_allclose(from_whole, from_elbo, rtol=1e-5, atol=1e-7)
+
+
+def test_avae_pulls_encodings_of_samples_towards_their_codes(make_networks, images):
+    """Training raises the coupling term: delusions get encoded near the z they came from."""
+    model = keras_avae.AVAE(*make_networks(), rho=0.95, seed=0)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    coupling = model.fit(images, epochs=20, batch_size=8, verbose=0).history["coupling"]
+    assert coupling[-1] > coupling[0]
+
+
+@pytest.mark.parametrize("rho", [1.0, -1.0, 1.5, float("nan"), "0.9", None])
+def test_rho_outside_the_open_interval_is_refused(make_networks, rho):
+    with pytest.raises(ValueError, match=r"`rho` must be a number in \(-1, 1\).*Received: rho="):
+        keras_avae.AVAE(*make_networks(), rho=rho)

@@ -1,0 +1,191 @@
+"""VAE: training through fit, inference helpers, validation and persistence."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+import keras_avae
+from keras_avae import objectives
+
+VAE_TERMS = {"loss", "elbo", "reconstruction", "kl"}
+
+
+def _fitted(model, images, **compile_kwargs):
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), **compile_kwargs)
+    history = model.fit(images, epochs=1, batch_size=8, shuffle=False, verbose=0)
+    return history.history
+
+
+@pytest.mark.parametrize(
+    "compile_kwargs",
+    [{"run_eagerly": True}, {}, {"jit_compile": True}, {"jit_compile": True, "steps_per_execution": 2}],
+    ids=["eager", "graph", "xla", "xla-steps"],
+)
+def test_fit_reports_every_term(make_networks, images, compile_kwargs):
+    history = _fitted(keras_avae.VAE(*make_networks(), seed=0), images, **compile_kwargs)
+    assert set(history) == VAE_TERMS
+    for name, values in history.items():
+        assert np.isfinite(values).all(), name
+    np.testing.assert_allclose(history["loss"], -np.asarray(history["elbo"]), rtol=1e-5)
+    np.testing.assert_allclose(
+        history["elbo"], np.asarray(history["reconstruction"]) - history["kl"], rtol=1e-4
+    )
+
+
+def test_fit_lowers_the_loss(make_networks, images):
+    model = keras_avae.VAE(*make_networks(), seed=0)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    losses = model.fit(images, epochs=15, batch_size=8, verbose=0).history["loss"]
+    assert losses[-1] < losses[0] - 1.0
+
+
+def test_fit_takes_datasets_of_images_or_pairs(make_networks, images):
+    model = keras_avae.VAE(*make_networks(), seed=0)
+    model.compile(optimizer="adam")
+    model.fit(tf.data.Dataset.from_tensor_slices(images).batch(8), epochs=1, verbose=0)
+    pairs = tf.data.Dataset.from_tensor_slices((images, np.arange(len(images)))).batch(8)
+    history = model.fit(pairs, epochs=1, verbose=0).history
+    assert set(history) == VAE_TERMS
+
+
+def test_evaluate_reports_the_terms_of_the_batch(make_networks, images):
+    model = keras_avae.VAE(*make_networks(), seed=0)
+    model.compile(optimizer="adam")
+    model.fit(images, epochs=1, batch_size=8, verbose=0)
+    result = model.evaluate(images, batch_size=len(images), verbose=0, return_dict=True)
+    assert set(result) == VAE_TERMS
+    z_mean, z_log_var = np.split(model.encoder(images).numpy(), 2, axis=-1)
+    np.testing.assert_allclose(
+        result["kl"], objectives.kl_to_standard_normal(z_mean, z_log_var).numpy().mean(), rtol=1e-4
+    )
+
+
+def test_inference_helpers(make_networks, images):
+    model = keras_avae.VAE(*make_networks(), seed=0)
+    model(images[:2])
+    posterior = model.encode(images)
+    assert isinstance(posterior, tfp.distributions.Distribution)
+    z_mean, z_log_var = np.split(model.encoder(images).numpy(), 2, axis=-1)
+    np.testing.assert_allclose(posterior.mean(), z_mean, rtol=1e-6)
+    np.testing.assert_allclose(posterior.stddev(), np.exp(0.5 * z_log_var), rtol=1e-5)
+    np.testing.assert_allclose(model.encode_mean(images), z_mean, rtol=1e-6)
+    np.testing.assert_allclose(model.reconstruct(images), model.decoder(z_mean), rtol=1e-6)
+    np.testing.assert_allclose(model.generate(z_mean), model.decoder(z_mean), rtol=1e-6)
+    samples = model.sample(5)
+    assert samples.shape == (5,) + images.shape[1:]
+
+
+def test_reparametrised_samples_have_the_posterior_moments(make_networks):
+    """Catches a variance used as a standard deviation."""
+    model = keras_avae.VAE(*make_networks(), seed=0)
+    n, dim = 200_000, 2
+    z_mean = tf.fill((n, dim), 1.5)
+    z_log_var = tf.fill((n, dim), float(np.log(4.0)))
+    z = model._reparametrise(z_mean, z_log_var).numpy()
+    np.testing.assert_allclose(z.mean(0), 1.5, atol=0.02)
+    np.testing.assert_allclose(z.std(0), 2.0, atol=0.02)
+
+
+def test_encoder_may_return_a_pair(images):
+    inputs = keras.Input(images.shape[1:])
+    hidden = keras.layers.Flatten()(inputs)
+    encoder = keras.Model(inputs, [keras.layers.Dense(3)(hidden), keras.layers.Dense(3)(hidden)])
+    decoder = keras.Sequential(
+        [keras.Input((3,)), keras.layers.Dense(int(np.prod(images.shape[1:]))), keras.layers.Reshape(images.shape[1:])]
+    )
+    history = _fitted(keras_avae.VAE(encoder, decoder, seed=0), images)
+    assert np.isfinite(history["loss"]).all()
+
+
+def test_bernoulli_likelihood_trains(make_networks, images):
+    history = _fitted(keras_avae.VAE(*make_networks(), likelihood="bernoulli", seed=0), images)
+    assert np.isfinite(history["loss"]).all()
+    assert history["reconstruction"][0] < 0
+
+
+@pytest.mark.parametrize("obs_var", [0, -1.0, float("nan"), "big"])
+def test_bad_obs_var_is_refused(make_networks, obs_var):
+    with pytest.raises(ValueError, match="`obs_var` must be a finite number > 0"):
+        keras_avae.VAE(*make_networks(), obs_var=obs_var)
+
+
+def test_bad_likelihood_and_range_are_refused(make_networks):
+    with pytest.raises(ValueError, match="`likelihood` must be one of"):
+        keras_avae.VAE(*make_networks(), likelihood="poisson")
+    with pytest.raises(ValueError, match="`data_range` must satisfy low < high"):
+        keras_avae.VAE(*make_networks(), data_range=(1.0, 0.0))
+    with pytest.raises(ValueError, match="`data_range` must be a pair"):
+        keras_avae.VAE(*make_networks(), data_range=3)
+
+
+def test_odd_encoder_width_is_refused(make_networks, images):
+    _, decoder = make_networks()
+    encoder = keras.Sequential([keras.Input(images.shape[1:]), keras.layers.Flatten(), keras.layers.Dense(5)])
+    model = keras_avae.VAE(encoder, decoder)
+    model.compile(optimizer="adam")
+    with pytest.raises(ValueError, match=r"shape \(batch, 2 \* latent_dim\).*\(None, 5\)"):
+        model.fit(images, epochs=1, verbose=0)
+
+
+def test_unequal_encoder_pair_is_refused(images):
+    inputs = keras.Input(images.shape[1:])
+    hidden = keras.layers.Flatten()(inputs)
+    encoder = keras.Model(inputs, [keras.layers.Dense(3)(hidden), keras.layers.Dense(2)(hidden)])
+    _, decoder = keras_avae.architectures.mlp(latent_dim=3, input_shape=images.shape[1:])
+    with pytest.raises(ValueError, match=r"pair \(z_mean, z_log_var\) of equal shapes"):
+        keras_avae.VAE(encoder, decoder)(images)
+
+
+def test_decoder_of_the_wrong_shape_is_refused(make_networks, images):
+    encoder, _ = make_networks()
+    _, decoder = make_networks(image_shape=(5, 5, 1))
+    model = keras_avae.VAE(encoder, decoder)
+    model.compile(optimizer="adam")
+    with pytest.raises(ValueError, match=r"decoder output shape \(5, 5, 1\) differs from the input shape \(6, 6, 1\)"):
+        model.fit(images, epochs=1, verbose=0)
+
+
+@pytest.mark.parametrize("bad_value", [np.nan, np.inf, -np.inf])
+def test_non_finite_arrays_are_refused_before_training(make_networks, images, bad_value):
+    model = keras_avae.VAE(*make_networks())
+    model.compile(optimizer="adam")
+    images[3, 0, 0, 0] = bad_value
+    before = [w.copy() for w in model.get_weights()]
+    with pytest.raises(ValueError, match=r"inputs contain 1 NaN or infinite value"):
+        model.fit(images, epochs=1, verbose=0)
+    for old, new in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(old, new)
+
+
+def test_non_finite_dataset_batches_are_refused(make_networks, images):
+    model = keras_avae.VAE(*make_networks())
+    model.compile(optimizer="adam")
+    images[-1] = np.nan
+    dataset = tf.data.Dataset.from_tensor_slices((images, np.zeros(len(images)))).batch(8)
+    with pytest.raises(ValueError, match="Bad training data: inputs contain 36 NaN"):
+        model.fit(dataset, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="Bad training data: inputs contain 36 NaN"):
+        model.evaluate(dataset, verbose=0)
+
+
+def test_pixels_outside_the_declared_range_are_refused(make_networks, images):
+    model = keras_avae.VAE(*make_networks())
+    model.compile(optimizer="adam")
+    with pytest.raises(ValueError, match=r"outside the declared data_range \(0.0, 1.0\).*divide uint8 images by 255"):
+        model.fit(images * 255.0, epochs=1, verbose=0)
+    dataset = tf.data.Dataset.from_tensor_slices(images * 255.0).batch(8)
+    with pytest.raises(ValueError, match=r"outside the declared data_range"):
+        model.fit(dataset, epochs=1, verbose=0)
+    wide = keras_avae.VAE(*make_networks(), data_range=(0.0, 255.0))
+    wide.compile(optimizer="adam")
+    wide.fit(images * 255.0, epochs=1, verbose=0)
+    unchecked = keras_avae.VAE(*make_networks(), data_range=None)
+    unchecked.compile(optimizer="adam")
+    unchecked.fit(images - 0.5, epochs=1, verbose=0)
+
+
+def test_sample_before_build_is_refused(make_networks):
+    with pytest.raises(ValueError, match="`sample` needs a built model"):
+        keras_avae.VAE(*make_networks()).sample(2)
