@@ -3,7 +3,7 @@
 After "The Autoencoding Variational Autoencoder" (Cemgil et al., NeurIPS 2020).
 """
 
-from keras_avae import architectures, datasets, distributions, objectives
+from keras_avae import architectures, datasets, distributions, objectives, probes
 from keras_avae.models import AVAE, VAE, AVAESelfSupervised
 
 __version__ = "0.1.0"
@@ -16,4 +16,5 @@ __all__ = [
     "datasets",
     "distributions",
     "objectives",
+    "probes",
 ]

@@ -6,18 +6,22 @@ probe is a `keras.Sequential([Input, Dense(num_classes)])` that maps raw
 f^mu(x) to logits, so it can later be stacked on the encoder
 (`probe(model.encode_mean(x))`) for adversarial evaluation (step iii).
 
-Training standardises the features (zero mean, unit variance per latent
-dimension, from the training features) to condition Adam, then folds that
-affine map into the Dense weights: the returned probe has no separate
-normalisation step and nothing in it depends on the data it is applied to.
+Training whitens the features (subtracts the training mean and rotates and
+rescales them to identity covariance, PCA whitening) so that Adam converges
+on this convex problem in a few epochs whatever the scale and correlations of
+the latents, then folds that fixed affine map into the Dense weights. The
+returned probe has no separate normalisation step and nothing in it depends on
+the data it is applied to. Whitening only preconditions the optimisation: for
+features of full-rank covariance, the cross-entropy minimum over probes on raw
+f^mu is the same with or without it.
 
 Example:
     train_data = keras_avae.datasets.color_mnist("train", path=path, limit=10000)
     test_data = keras_avae.datasets.color_mnist("test", path=path, limit=2000)
-    accuracies = probe_accuracies(model, train_data, test_data)
-    # {"digit": 0.93, "color": 1.0}
+    accuracies = probe_accuracies(model, train_data, test_data)  # {"digit": ..., "color": ...}
 """
 
+import math
 import numbers
 
 import keras
@@ -33,12 +37,14 @@ PROBE_EPOCHS = 30
 PROBE_BATCH_SIZE = 128
 """Features per Adam step when fitting a probe."""
 
-PROBE_LEARNING_RATE = 1e-2
-"""Adam learning rate on the standardised features (a convex problem, so a large rate is safe)."""
+PROBE_LEARNING_RATE = 3e-2
+"""Initial Adam learning rate on the whitened features; it decays to 0 along a cosine."""
 
-# Latent dimensions whose training std is below this are constant; they are
-# centred but not rescaled, so they cannot blow up the folded weights.
-MIN_FEATURE_STD = 1e-6
+# Covariance eigenvalues are floored at this fraction of the largest one before
+# whitening, so constant or collinear latents (rank-deficient covariance) are
+# not blown up: such directions have no variance to learn from, so their
+# weights stay at their zero initial value.
+MIN_EIGENVALUE_FRACTION = 1e-6
 
 
 def encode_means(model, x, batch_size=ENCODE_BATCH_SIZE):
@@ -83,9 +89,10 @@ def train_linear_probe(
 ):
     """Fits a linear softmax classifier on fixed features, without attacks.
 
-    Minimises sparse categorical cross-entropy from logits with Adam on
-    standardised features, starting from zero weights, then folds the
-    standardisation into the Dense layer so the probe takes raw features.
+    Minimises sparse categorical cross-entropy from logits, without
+    regularisation, with Adam (learning rate on a cosine decay to 0) on
+    whitened features, starting from zero weights; then folds the whitening
+    into the Dense layer so the probe takes raw features.
 
     Args:
         features: `(N, latent_dim)` finite array, e.g. from `encode_means`.
@@ -123,29 +130,28 @@ def train_linear_probe(
     if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
         raise ValueError(f"`seed` must be an int. Received: seed={seed!r}")
 
-    # Statistics in float64, so constant or large features lose no precision.
-    mean = features.mean(axis=0, dtype=np.float64)
-    std = features.std(axis=0, dtype=np.float64)
-    std = np.where(std < MIN_FEATURE_STD, 1.0, std)
-    standardised = ((features - mean) / std).astype(np.float32)
+    mean, whitening = _whitening(features)
+    whitened = ((features - mean) @ whitening).astype(np.float32)
 
     latent_dim = features.shape[1]
     classifier = _linear_model(latent_dim, num_classes)
+    steps = epochs * math.ceil(len(labels) / batch_size)
+    schedule = keras.optimizers.schedules.CosineDecay(float(learning_rate), decay_steps=steps)
     classifier.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=float(learning_rate)),
+        optimizer=keras.optimizers.Adam(learning_rate=schedule),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
     examples = (
-        tf.data.Dataset.from_tensor_slices((standardised, labels))
+        tf.data.Dataset.from_tensor_slices((whitened, labels))
         .shuffle(len(labels), seed=int(seed), reshuffle_each_iteration=True)
         .batch(batch_size)
     )
     classifier.fit(examples, epochs=epochs, shuffle=False, verbose=0)  # shuffled above
 
-    # logits = ((f - mean) / std) W + b = f (W / std) + (b - (mean / std) W).
+    # logits = ((f - mean) P) W + b = f (P W) + (b - mean P W).
     kernel, bias = (w.astype(np.float64) for w in classifier.get_weights())
-    folded_kernel = kernel / std[:, None]
-    folded_bias = bias - (mean / std) @ kernel
+    folded_kernel = whitening @ kernel
+    folded_bias = bias - mean @ folded_kernel
     probe = _linear_model(latent_dim, num_classes)
     probe.set_weights([folded_kernel.astype(np.float32), folded_bias.astype(np.float32)])
     return probe
@@ -205,7 +211,7 @@ def evaluate_probes(model, probes, test_data):
     if not isinstance(probes, dict) or not probes:
         raise ValueError(
             "`probes` must be a non-empty dict task name -> probe. "
-            f"Received: {type(probes).__name__} {probes!r}"
+            f"Received: {probes!r:.80}"
         )
     x, labels = _check_data(test_data, "test_data")
     _check_tasks_present(probes, labels, "test_data")
@@ -287,6 +293,25 @@ def _linear_model(latent_dim, num_classes):
     )
 
 
+def _whitening(features):
+    """The training mean and a PCA whitening matrix P: `(f - mean) @ P` has identity covariance.
+
+    Computed in float64. Eigenvalues below `MIN_EIGENVALUE_FRACTION` of the
+    largest are raised to it; with a single example or constant features
+    (all eigenvalues 0), P is the identity.
+    """
+    features = features.astype(np.float64)
+    mean = features.mean(axis=0)
+    centred = features - mean
+    covariance = centred.T @ centred / len(features)
+    eigenvalues, eigenvectors = np.linalg.eigh(covariance)
+    largest = eigenvalues.max()
+    if not largest > 0:
+        return mean, np.eye(features.shape[1])
+    eigenvalues = np.maximum(eigenvalues, MIN_EIGENVALUE_FRACTION * largest)
+    return mean, eigenvectors / np.sqrt(eigenvalues)
+
+
 def _check_positive_int(value, name):
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
         raise ValueError(f"`{name}` must be a positive int. Received: {name}={value!r}")
@@ -309,7 +334,7 @@ def _check_features(features, name):
     features = features.astype(np.float32, copy=False)
     if not np.isfinite(features).all():
         bad = features.size - int(np.count_nonzero(np.isfinite(features)))
-        raise ValueError(f"`{name}` contain {bad} NaN or infinite value(s).")
+        raise ValueError(f"`{name}` contains {bad} NaN or infinite value(s).")
     return features
 
 

@@ -105,4 +105,5 @@ class AVAESelfSupervised(AVAE):
         batch_size = batch_size or 32
         placeholder = tf.zeros(self.example_shape)
         batches = tf.data.Dataset.from_tensors(placeholder).repeat().batch(batch_size)
+        kwargs.setdefault("shuffle", False)  # the batches are fresh prior samples
         return super().fit(batches, *args, steps_per_epoch=steps_per_epoch, **kwargs)

@@ -1,0 +1,133 @@
+"""Tests for examples/train_color_mnist.py, run on a tiny fake MNIST file."""
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+import keras_avae
+from keras_avae.datasets.color_mnist import MNIST_PATH_ENV_VAR
+
+EXAMPLE_PATH = Path(__file__).resolve().parents[1] / "examples" / "train_color_mnist.py"
+NUM_TRAIN, NUM_TEST = 300, 150
+TINY = ["--train-size", "256", "--test-size", "128", "--epochs", "1", "--latent-dim", "8"]
+
+
+def _load_example():
+    spec = importlib.util.spec_from_file_location("train_color_mnist", EXAMPLE_PATH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+example = _load_example()
+
+
+@pytest.fixture(autouse=True)
+def _no_env_path(monkeypatch):
+    """Keep a caller's KERAS_AVAE_MNIST_PATH out of every test."""
+    monkeypatch.delenv(MNIST_PATH_ENV_VAR, raising=False)
+
+
+@pytest.fixture
+def fake_mnist(tmp_path):
+    """Random uint8 'digits' in the mnist.npz layout, so the test needs no real data."""
+    rng = np.random.default_rng(0)
+    path = tmp_path / "mnist.npz"
+    np.savez(
+        path,
+        x_train=rng.integers(0, 256, size=(NUM_TRAIN, 28, 28), dtype=np.uint8),
+        y_train=rng.integers(0, 10, size=NUM_TRAIN, dtype=np.uint8),
+        x_test=rng.integers(0, 256, size=(NUM_TEST, 28, 28), dtype=np.uint8),
+        y_test=rng.integers(0, 10, size=NUM_TEST, dtype=np.uint8),
+    )
+    return path
+
+
+@pytest.fixture
+def built_models(monkeypatch):
+    """Records the models `main` builds, to compare the trained one with the saved file."""
+    built = []
+    build_model = example.build_model
+
+    def recording_build_model(args, input_shape):
+        built.append(build_model(args, input_shape))
+        return built[-1]
+
+    monkeypatch.setattr(example, "build_model", recording_build_model)
+    return built
+
+
+@pytest.mark.parametrize("model_name, model_class", [("vae", keras_avae.VAE), ("avae", keras_avae.AVAE)])
+def test_main_trains_saves_and_reports(fake_mnist, tmp_path, built_models, model_name, model_class):
+    out = tmp_path / "run"
+    argv = ["--model", model_name, "--arch", "mlp", "--data", str(fake_mnist), "--out", str(out)]
+    metrics = example.main(argv + TINY)
+
+    assert (out / "model.keras").is_file()
+    with open(out / "metrics.json") as file:
+        assert json.load(file) == json.loads(json.dumps(metrics))
+    assert metrics["num_train"] == 256 and metrics["num_test"] == 128
+    assert metrics["config"]["learning_rate"] == 1e-3  # the small scale's
+    assert set(metrics["test_terms"]) >= {"loss", "elbo", "reconstruction", "kl"}
+    for value in metrics["test_terms"].values():
+        assert math.isfinite(value)
+    sse = metrics["test_reconstruction_sse"]
+    assert 0.0 < sse <= 28 * 28 * 3  # each pixel's squared error is at most 1
+    assert metrics["test_reconstruction_sse_255"] == pytest.approx(sse * 255**2)
+    assert set(metrics["probe_accuracy"]) == {"digit", "color"}
+    for accuracy in metrics["probe_accuracy"].values():
+        assert 0.0 <= accuracy <= 1.0
+
+    loaded = keras.models.load_model(out / "model.keras")
+    assert type(loaded) is model_class
+    (trained,) = built_models
+    x, _ = keras_avae.datasets.color_mnist("test", path=fake_mnist, limit=16)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(loaded.encode_mean(x)),
+        keras.ops.convert_to_numpy(trained.encode_mean(x)),
+        atol=1e-6,
+    )
+
+
+def test_scale_presets_and_overrides():
+    small = example.parse_args([])
+    assert (small.model, small.arch, small.scale) == ("avae", "mlp", "small")
+    assert (small.learning_rate, small.train_size, small.test_size) == (1e-3, 10000, 2000)
+    assert small.out == str(Path("runs") / "avae_mlp")
+    assert small.obs_var is None and small.jit_compile is None
+    paper = example.parse_args(["--scale", "paper", "--model", "vae", "--arch", "conv"])
+    assert (paper.learning_rate, paper.train_size, paper.test_size) == (1e-4, 60000, 10000)
+    assert paper.epochs > small.epochs
+    assert paper.out == str(Path("runs") / "vae_conv")
+    custom = example.parse_args(["--scale", "paper", "--learning-rate", "3e-4", "--no-jit-compile"])
+    assert custom.learning_rate == 3e-4 and custom.jit_compile is False
+
+
+def test_obs_var_and_rho_reach_the_model():
+    args = example.parse_args(["--obs-var", "0.1", "--rho", "0.9", "--latent-dim", "4"])
+    model = example.build_model(args, (28, 28, 3))
+    assert (model.obs_var, model.rho, model.latent_dim) == (0.1, 0.9, 4)
+    vae = example.build_model(example.parse_args(["--model", "vae", "--latent-dim", "4"]), (28, 28, 3))
+    assert vae.obs_var == keras_avae.VAE(*keras_avae.architectures.mlp(4)).obs_var
+
+
+@pytest.mark.parametrize("flag, value", [("--epochs", "0"), ("--learning-rate", "-1"), ("--model", "se")])
+def test_bad_flags_exit(flag, value):
+    with pytest.raises(SystemExit):
+        example.parse_args([flag, value])
+
+
+def test_data_path_precedence(tmp_path, monkeypatch):
+    shared = tmp_path / "shared.npz"
+    monkeypatch.setattr(example, "SHARED_MNIST_PATH", shared)
+    assert example.resolve_data_path() is None  # nothing set, nothing there: download
+    shared.touch()
+    assert example.resolve_data_path() == str(shared)
+    monkeypatch.setenv(MNIST_PATH_ENV_VAR, "/from/env.npz")
+    assert example.resolve_data_path() == "/from/env.npz"
+    assert example.resolve_data_path("/explicit.npz") == "/explicit.npz"
