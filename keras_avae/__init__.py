@@ -3,8 +3,8 @@
 After "The Autoencoding Variational Autoencoder" (Cemgil et al., NeurIPS 2020).
 """
 
-from keras_avae import architectures, datasets, distributions, objectives, probes
-from keras_avae.models import AVAE, VAE, AVAESelfSupervised
+from keras_avae import attacks, architectures, datasets, distributions, objectives, probes
+from keras_avae.models import AVAE, SEAVAE, VAE, AVAESelfSupervised, SmoothEncoder
 
 __version__ = "0.1.0"
 
@@ -12,7 +12,10 @@ __all__ = [
     "VAE",
     "AVAE",
     "AVAESelfSupervised",
+    "SmoothEncoder",
+    "SEAVAE",
     "architectures",
+    "attacks",
     "datasets",
     "distributions",
     "objectives",

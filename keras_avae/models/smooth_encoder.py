@@ -1,0 +1,99 @@
+"""The smooth encoder of Cemgil et al. (2020) [5], appendix C.2-C.3.1 and Algorithm 2."""
+
+import keras
+
+from keras_avae import attacks, objectives
+from keras_avae.models.vae import VAE
+from keras_avae.validation import check_rho
+
+ATTACK_ARGUMENTS = ("rho", "epsilon", "attack_steps")
+
+
+def check_attack_arguments(epsilon, attack_steps):
+    """Checks an attack radius (>= 0) and number of steps (>= 1); returns them as float, int."""
+    if not isinstance(epsilon, (int, float)) or not epsilon >= 0 or epsilon == float("inf"):
+        raise ValueError(f"`epsilon` must be a finite number >= 0. Received: epsilon={epsilon!r}")
+    if isinstance(attack_steps, bool) or not isinstance(attack_steps, int) or attack_steps < 1:
+        raise ValueError(f"`attack_steps` must be an integer >= 1. Received: attack_steps={attack_steps!r}")
+    return float(epsilon), int(attack_steps)
+
+
+def adversarial_terms(model, x, z_mean, z_log_var, rho, tight, training):
+    """The coupling and entropy terms for an adversarial x~ found around x.
+
+    Args:
+        model: the model whose encoder is attacked (has `epsilon`,
+            `attack_steps`, `data_range` and `_encode`).
+        x: clean inputs.
+        z_mean, z_log_var: q(z|x).
+        rho: coupling strength of the attack and of the bound.
+        tight: use the joint posterior of appendix C.3.1 (psi) instead of the
+            factorised one of eq. (28).
+        training: passed to the encoder for the bound (the attack always runs
+            it in inference mode).
+
+    Returns:
+        `{"coupling": ..., "aux_entropy": ...}`, `(batch,)` each.
+    """
+    adversarial = attacks.representation_attack(
+        lambda inputs: model._encode(inputs, training=False),
+        x,
+        model.epsilon,
+        model.attack_steps,
+        rho,
+        model.data_range,
+    )
+    aux_mean, aux_log_var = model._encode(adversarial, training)
+    psi = objectives.coupled_covariance(z_log_var, aux_log_var, rho) if tight else 0.0
+    return {
+        "coupling": objectives.expected_coupling_log_prob(z_mean, z_log_var, aux_mean, aux_log_var, rho, psi),
+        "aux_entropy": objectives.coupled_aux_entropy(z_log_var, aux_log_var, psi),
+    }
+
+
+@keras.saving.register_keras_serializable(package="keras_avae")
+class SmoothEncoder(VAE):
+    """Smooth encoder: a VAE trained on adversarially perturbed copies of its data (Algorithm 2).
+
+    Each step first finds, by L-inf PGD (CleverHans) inside the ball of radius
+    `epsilon` clipped to `data_range`, the x~ that maximises the divergence of
+    eqs. (25)-(26) between q(z|x) and q(z'|x~); then maximises eq. (32) with
+    the tighter coupled posterior of appendix C.3.1:
+
+        elbo(x) + <log p_rho(z'|z)>_q~ + H[q~(z'|z)]
+
+    where q~(z, z') has cross-covariance psi (`objectives.coupled_covariance`).
+    The attack runs the encoder in inference mode and leaves no gradient.
+
+    `fit` reports the VAE's terms plus `coupling` and `aux_entropy` (both
+    under q~); `loss` is the negative of eq. (32).
+
+    Args:
+        encoder, decoder: as for `VAE`.
+        rho: coupling strength in (-1, 1) (the paper's rho_SE = 0.95).
+        epsilon: L-inf attack radius during training, >= 0.
+        attack_steps: PGD steps per training step, >= 1.
+        **kwargs: `VAE` arguments.
+    """
+
+    def __init__(self, encoder, decoder, rho=0.95, epsilon=0.1, attack_steps=5, **kwargs):
+        super().__init__(encoder, decoder, **kwargs)
+        self.rho = check_rho(rho)
+        self.epsilon, self.attack_steps = check_attack_arguments(epsilon, attack_steps)
+
+    @property
+    def term_names(self):
+        return super().term_names + ("coupling", "aux_entropy")
+
+    def _terms(self, x, training=False):
+        z_mean, z_log_var = self._encode(x, training)
+        z = self._reparametrise(z_mean, z_log_var)
+        terms = self._elbo_terms(x, self.decoder(z, training=training), z_mean, z_log_var)
+        terms.update(adversarial_terms(self, x, z_mean, z_log_var, self.rho, True, training))
+        terms["loss"] = -(terms["elbo"] + terms["coupling"] + terms["aux_entropy"])
+        return terms
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({name: getattr(self, name) for name in ATTACK_ARGUMENTS})
+        return config
