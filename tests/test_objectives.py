@@ -142,3 +142,96 @@ def test_bernoulli_reconstruction_stays_finite_when_the_decoder_saturates():
 def test_unknown_likelihood_is_refused():
     with pytest.raises(ValueError, match="`likelihood` must be one of"):
         objectives.reconstruction(np.zeros((1, 2)), np.zeros((1, 2), np.float32), "poisson")
+
+
+# ---------------------------------------------------------------- appendix C.3.1
+
+
+def _psi_closed_form(log_s, log_s_aux, rho):
+    gamma = rho / (1 - rho**2)
+    return (np.sqrt(1 + 4 * gamma**2 * np.exp(log_s) * np.exp(log_s_aux)) - 1) / (2 * gamma)
+
+
+def test_coupled_covariance_matches_appendix_c31():
+    rho = 0.95
+    _, log_s = _gaussians(20)
+    _, log_s_aux = _gaussians(21)
+    psi = objectives.coupled_covariance(log_s, log_s_aux, rho).numpy()
+    np.testing.assert_allclose(psi, _psi_closed_form(log_s, log_s_aux, rho), rtol=1e-5)
+    # A valid joint: |psi| < sqrt(s s').
+    assert np.all(psi**2 < np.exp(log_s + log_s_aux))
+    np.testing.assert_array_equal(objectives.coupled_covariance(log_s, log_s_aux, 0.0), 0.0)
+
+
+def test_tight_joint_prior_term_matches_eq_31():
+    """<log p(z)>_q + <log p_rho(z'|z)>_q~ is eq. (31) with its constant C."""
+    rho, d = 0.95, 4
+    m, log_s = _gaussians(22)
+    m_aux, log_s_aux = _gaussians(23)
+    psi = _psi_closed_form(log_s, log_s_aux, rho).astype(np.float32)
+    s, s_aux = np.exp(log_s), np.exp(log_s_aux)
+    trace = np.sum(s_aux + s + m_aux**2 + m**2 - 2 * rho * (psi + m_aux * m), -1)
+    constant = -d * np.log(2 * np.pi) - d / 2 * np.log(1 - rho**2)
+    eq_31 = -trace / (2 * (1 - rho**2)) + constant
+    log_prior = -d / 2 * np.log(2 * np.pi) - 0.5 * np.sum(m**2 + s, -1)
+    coupling = objectives.expected_coupling_log_prob(m, log_s, m_aux, log_s_aux, rho, psi).numpy()
+    np.testing.assert_allclose(log_prior + coupling, eq_31, rtol=1e-5)
+
+
+def test_tight_coupling_matches_monte_carlo_under_the_joint():
+    rho = 0.9
+    m, log_s = _gaussians(24, batch=1, dim=2)
+    m_aux, log_s_aux = _gaussians(25, batch=1, dim=2)
+    psi = _psi_closed_form(log_s, log_s_aux, rho)
+    rng = np.random.default_rng(26)
+    z, z_aux = [], []
+    for i in range(2):
+        cov = [[np.exp(log_s[0, i]), psi[0, i]], [psi[0, i], np.exp(log_s_aux[0, i])]]
+        pair = rng.multivariate_normal([m[0, i], m_aux[0, i]], cov, size=MC_SAMPLES)
+        z.append(pair[:, 0])
+        z_aux.append(pair[:, 1])
+    z, z_aux = np.stack(z, -1), np.stack(z_aux, -1)
+    log_p = stats.norm.logpdf(z_aux, rho * z, np.sqrt(1 - rho**2)).sum(-1)
+    result = objectives.expected_coupling_log_prob(m, log_s, m_aux, log_s_aux, rho, psi.astype(np.float32))
+    assert abs(result.numpy()[0] - log_p.mean()) < 5 * log_p.std() / np.sqrt(MC_SAMPLES)
+
+
+def test_coupled_entropy_is_the_joint_entropy_minus_the_marginal():
+    m, log_s = _gaussians(27)
+    _, log_s_aux = _gaussians(28)
+    psi = _psi_closed_form(log_s, log_s_aux, 0.9).astype(np.float32)
+    joint = np.sum(np.log(2 * np.pi * np.e) + 0.5 * np.log(np.exp(log_s + log_s_aux) - psi**2), -1)
+    result = objectives.gaussian_entropy(log_s) + objectives.coupled_aux_entropy(log_s, log_s_aux, psi)
+    np.testing.assert_allclose(result, joint, rtol=1e-4)
+
+
+def test_psi_maximises_the_bound_and_psi_zero_gives_the_factorised_eq_28():
+    rho = 0.95
+    m, log_s = _gaussians(29)
+    m_aux, log_s_aux = _gaussians(30)
+
+    def bound(psi):
+        return (
+            objectives.expected_coupling_log_prob(m, log_s, m_aux, log_s_aux, rho, psi)
+            + objectives.coupled_aux_entropy(log_s, log_s_aux, psi)
+        ).numpy()
+
+    m, log_s, m_aux, log_s_aux = (a.astype(np.float64) for a in (m, log_s, m_aux, log_s_aux))
+    psi = objectives.coupled_covariance(log_s, log_s_aux, rho).numpy()
+    best = bound(psi)
+    largest_valid = np.sqrt(np.exp(log_s + log_s_aux))  # the joint covariance stays positive definite
+    for other in (0.9 * psi, psi + 0.5 * (largest_valid - psi)):
+        assert np.all(bound(other) < best)
+    factorised = objectives.expected_coupling_log_prob(m, log_s, m_aux, log_s_aux, rho) + objectives.gaussian_entropy(log_s_aux)
+    np.testing.assert_allclose(bound(np.zeros_like(psi)), factorised, rtol=1e-6)
+    assert np.all(best > factorised.numpy())
+
+
+def test_representation_divergence_is_eqs_25_26():
+    rho = 0.95
+    m, log_s = _gaussians(31)
+    m_aux, log_s_aux = _gaussians(32)
+    expected = -_coupling_closed_form(m, log_s, m_aux, log_s_aux, rho) - 0.5 * np.sum(LOG_2PI + 1 + log_s_aux, -1)
+    np.testing.assert_allclose(
+        objectives.representation_divergence(m, log_s, m_aux, log_s_aux, rho), expected, rtol=1e-5
+    )

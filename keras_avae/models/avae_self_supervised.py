@@ -8,13 +8,6 @@ from keras_avae import objectives
 from keras_avae.models.avae import AVAE
 
 
-def _copy_network(network):
-    """A new network with the same architecture and weights as `network`."""
-    copy = keras.models.clone_model(network)
-    copy.set_weights(network.get_weights())
-    return copy
-
-
 @keras.saving.register_keras_serializable(package="keras_avae")
 class AVAESelfSupervised(AVAE):
     """Makes a trained VAE's encoder self-consistent without data (eq. 34, Algorithm 4).
@@ -40,32 +33,6 @@ class AVAESelfSupervised(AVAE):
     def __init__(self, encoder, decoder, rho=0.975, **kwargs):
         super().__init__(encoder, decoder, rho=rho, **kwargs)
         self.decoder.trainable = False
-
-    @classmethod
-    def from_pretrained(cls, model, rho=0.975, **kwargs):
-        """Copies a trained model of this library into a new AVAESelfSupervised.
-
-        Args:
-            model: a built `VAE` (or any subclass); it is not modified.
-            rho: coupling strength in (-1, 1).
-            **kwargs: further constructor arguments; `obs_var`, `likelihood`,
-                `data_range` and `seed` default to the source model's.
-
-        Returns:
-            A built `AVAESelfSupervised` sharing no weights with `model`.
-        """
-        if not isinstance(model, keras.Model) or not hasattr(model, "encoder"):
-            raise ValueError(
-                "`from_pretrained` takes a keras_avae model (VAE, AVAE, ...). "
-                f"Received: {type(model).__name__}"
-            )
-        if not model.built:
-            raise ValueError("`from_pretrained` needs a built model: fit it or call it on data first.")
-        for key in ("obs_var", "likelihood", "data_range", "seed"):
-            kwargs.setdefault(key, getattr(model, key))
-        copy = cls(_copy_network(model.encoder), _copy_network(model.decoder), rho=rho, **kwargs)
-        copy.build((None,) + model.example_shape)
-        return copy
 
     @property
     def term_names(self):

@@ -31,6 +31,13 @@ def _raise_if_bad(x, data_range):
     return np.bool_(True)
 
 
+def _copy_network(network):
+    """A new network with the same architecture and weights as `network`."""
+    copy = keras.models.clone_model(network)
+    copy.set_weights(network.get_weights())
+    return copy
+
+
 @contextlib.contextmanager
 def _input_errors_as_value_errors():
     """Re-raises an input check that failed inside a tf.data pipeline as a `ValueError`."""
@@ -293,6 +300,36 @@ class VAE(keras.Model):
         return self.generate(self._normal_noise((int(n), self.latent_dim)))
 
     # ------------------------------------------------------------ persistence
+
+    @classmethod
+    def from_pretrained(cls, model, **kwargs):
+        """A new model of this class starting from a copy of a trained model's networks.
+
+        The source model is not modified and shares no weights with the copy.
+
+        Args:
+            model: a built `VAE` (or any model of this library).
+            **kwargs: constructor arguments of this class (e.g. `rho`); `obs_var`,
+                `likelihood`, `data_range` and `seed` default to the source's.
+
+        Returns:
+            A built model of this class.
+
+        Example:
+            robust = keras_avae.AVAESelfSupervised.from_pretrained(vae, rho=0.975)
+        """
+        if not isinstance(model, VAE):
+            raise ValueError(
+                "`from_pretrained` takes a keras_avae model (VAE, AVAE, ...). "
+                f"Received: {type(model).__name__}"
+            )
+        if not model.built:
+            raise ValueError("`from_pretrained` needs a built model: fit it or call it on data first.")
+        for key in ("obs_var", "likelihood", "data_range", "seed"):
+            kwargs.setdefault(key, getattr(model, key))
+        copy = cls(_copy_network(model.encoder), _copy_network(model.decoder), **kwargs)
+        copy.build((None,) + model.example_shape)
+        return copy
 
     def save_own_variables(self, store):
         super().save_own_variables(store)

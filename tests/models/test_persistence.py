@@ -17,6 +17,14 @@ def _avae(networks):
     return keras_avae.AVAE(*networks, rho=0.9, seed=3)
 
 
+def _smooth_encoder(networks):
+    return keras_avae.SmoothEncoder(*networks, rho=0.9, epsilon=0.05, attack_steps=2, seed=3)
+
+
+def _seavae(networks):
+    return keras_avae.SEAVAE(*networks, rho=0.9, rho_se=0.8, epsilon=0.05, attack_steps=2, seed=3)
+
+
 def _self_supervised(networks, images):
     source = keras_avae.VAE(*networks, seed=3)
     source(images[:1])
@@ -35,10 +43,14 @@ def _model(kind, make_networks, images):
         return _vae(networks)
     if kind == "avae":
         return _avae(networks)
+    if kind == "smooth_encoder":
+        return _smooth_encoder(networks)
+    if kind == "seavae":
+        return _seavae(networks)
     return _self_supervised(networks, images)
 
 
-KINDS = ["vae", "avae", "self_supervised"]
+KINDS = ["vae", "avae", "smooth_encoder", "seavae", "self_supervised"]
 
 
 @pytest.mark.parametrize("kind", KINDS)
