@@ -9,48 +9,31 @@ import pytest
 import keras_avae
 
 
-def _vae(networks):
-    return keras_avae.VAE(*networks, obs_var=0.25, seed=3)
+# Each model with non-default arguments, so the round trips can tell them apart.
+MODELS = {
+    "vae": lambda networks: keras_avae.VAE(*networks, obs_var=0.25, seed=3),
+    "avae": lambda networks: keras_avae.AVAE(*networks, rho=0.9, seed=3),
+    "smooth_encoder": lambda networks: keras_avae.SmoothEncoder(
+        *networks, rho=0.9, epsilon=0.05, attack_steps=2, seed=3
+    ),
+    "seavae": lambda networks: keras_avae.SEAVAE(
+        *networks, rho=0.9, rho_se=0.8, epsilon=0.05, attack_steps=2, seed=3
+    ),
+    "self_supervised": lambda networks: keras_avae.AVAESelfSupervised(*networks, rho=0.8, seed=3),
+}
+KINDS = list(MODELS)
 
 
-def _avae(networks):
-    return keras_avae.AVAE(*networks, rho=0.9, seed=3)
-
-
-def _smooth_encoder(networks):
-    return keras_avae.SmoothEncoder(*networks, rho=0.9, epsilon=0.05, attack_steps=2, seed=3)
-
-
-def _seavae(networks):
-    return keras_avae.SEAVAE(*networks, rho=0.9, rho_se=0.8, epsilon=0.05, attack_steps=2, seed=3)
-
-
-def _self_supervised(networks, images):
-    source = keras_avae.VAE(*networks, seed=3)
-    source(images[:1])
-    return keras_avae.AVAESelfSupervised.from_pretrained(source, rho=0.8)
+def _model(kind, make_networks, images):
+    model = MODELS[kind](make_networks())
+    model(images[:1])
+    return model
 
 
 def _train(model, images, epochs=1):
     if isinstance(model, keras_avae.AVAESelfSupervised):
         return model.fit(epochs=epochs, steps_per_epoch=4, batch_size=8, verbose=0)
     return model.fit(images, epochs=epochs, batch_size=8, shuffle=False, verbose=0)
-
-
-def _model(kind, make_networks, images):
-    networks = make_networks()
-    if kind == "vae":
-        return _vae(networks)
-    if kind == "avae":
-        return _avae(networks)
-    if kind == "smooth_encoder":
-        return _smooth_encoder(networks)
-    if kind == "seavae":
-        return _seavae(networks)
-    return _self_supervised(networks, images)
-
-
-KINDS = ["vae", "avae", "smooth_encoder", "seavae", "self_supervised"]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -86,15 +69,13 @@ def test_save_load_gives_the_same_model_and_resumes_training(kind, make_networks
 
 
 def test_rho_survives_saving(make_networks, images, tmp_path):
-    model = _avae(make_networks())
-    model(images[:1])
+    model = _model("avae", make_networks, images)
     model.save(tmp_path / "avae.keras")
     assert keras.models.load_model(tmp_path / "avae.keras").rho == 0.9
 
 
 def test_corrupt_checkpoint_fails_clearly_and_leaves_the_original(make_networks, images, tmp_path):
-    model = _vae(make_networks())
-    model(images[:1])
+    model = _model("vae", make_networks, images)
     path = tmp_path / "model.keras"
     model.save(path)
     corrupt = tmp_path / "corrupt.keras"
