@@ -3,12 +3,23 @@
 After "The Autoencoding Variational Autoencoder" (Cemgil et al., NeurIPS 2020).
 """
 
-from keras_avae import attacks, architectures, datasets, distributions, objectives, probes
+from keras_avae import (
+    architectures,
+    attacks,
+    callbacks,
+    datasets,
+    distributions,
+    metrics,
+    objectives,
+    probes,
+)
+from keras_avae.callbacks import RobustnessEvaluator
 from keras_avae.models import AVAE, SEAVAE, VAE, AVAESelfSupervised, SmoothEncoder
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "RobustnessEvaluator",
     "VAE",
     "AVAE",
     "AVAESelfSupervised",
@@ -16,8 +27,10 @@ __all__ = [
     "SEAVAE",
     "architectures",
     "attacks",
+    "callbacks",
     "datasets",
     "distributions",
+    "metrics",
     "objectives",
     "probes",
 ]

@@ -85,3 +85,72 @@ def representation_attack(encode, x, epsilon, steps, rho, data_range=None, rando
         return objectives.representation_divergence(z_mean, z_log_var, aux_mean, aux_log_var, rho)
 
     return pgd(model_fn, divergence, x, model_fn(x), epsilon, steps, data_range, random_start)
+
+
+# ------------------------------------------------------------ classifier losses
+#
+# Losses for attacking a classifier `logits = probe(f^mu(x))` with `pgd`, step
+# iii of the evaluation protocol (Section 4). Each maps `(labels, logits)` to a
+# `(batch,)` value that the attack maximises.
+
+
+def cross_entropy_loss(labels, logits):
+    """Softmax cross-entropy of the true class, the usual PGD loss (Madry et al., 2018).
+
+    Its gradient is `softmax(logits) - onehot(y)`, which underflows to exactly 0
+    in float32 once the true logit leads by about 100: sign-gradient PGD then
+    stops moving. `margin_loss` has no such flat region.
+
+    Args:
+        labels: `(batch,)` integer true classes y.
+        logits: `(batch, num_classes)` classifier outputs.
+
+    Returns:
+        `(batch,)` -log softmax(logits)_y.
+    """
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=tf.cast(labels, tf.int64), logits=logits
+    )
+
+
+def margin_loss(labels, logits):
+    """Carlini-Wagner margin max_{j != y} logit_j - logit_y (Carlini & Wagner, 2017).
+
+    Positive when another class outscores the true one, so maximising it aims
+    straight at changing the decision; its gradient does not vanish when the
+    true class is confidently predicted. With a single class it is the most
+    negative float32.
+
+    Args:
+        labels: `(batch,)` integer true classes y.
+        logits: `(batch, num_classes)` classifier outputs.
+
+    Returns:
+        `(batch,)` margins.
+    """
+    is_true = tf.one_hot(tf.cast(labels, tf.int64), tf.shape(logits)[-1], on_value=True, off_value=False)
+    true_logit = tf.reduce_sum(tf.where(is_true, logits, tf.zeros_like(logits)), axis=-1)
+    lowest = tf.fill(tf.shape(logits), tf.constant(logits.dtype.min, logits.dtype))
+    best_other = tf.reduce_max(tf.where(is_true, lowest, logits), axis=-1)
+    return best_other - true_logit
+
+
+def targeted_margin_loss(labels, logits):
+    """logit_t - logit_y for a chosen wrong class t (one run of a multi-targeted attack).
+
+    Running it once for every t != y (Gowal et al., 2019, "An alternative
+    surrogate loss for PGD-based adversarial testing") finds, for a classifier
+    linear in x, the exact worst case over the box, because each run then
+    maximises a linear function.
+
+    Args:
+        labels: `(batch, 2)` integer pairs `(y, t)`: true class, then target class.
+        logits: `(batch, num_classes)` classifier outputs.
+
+    Returns:
+        `(batch,)` logit_t - logit_y.
+    """
+    labels = tf.cast(labels, tf.int64)
+    true_logit = tf.gather(logits, labels[:, 0], axis=-1, batch_dims=1)
+    target_logit = tf.gather(logits, labels[:, 1], axis=-1, batch_dims=1)
+    return target_logit - true_logit

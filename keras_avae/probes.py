@@ -6,14 +6,12 @@ probe is a `keras.Sequential([Input, Dense(num_classes)])` that maps raw
 f^mu(x) to logits, so it can later be stacked on the encoder
 (`probe(model.encode_mean(x))`) for adversarial evaluation (step iii).
 
-Training whitens the features (subtracts the training mean and rotates and
-rescales them to identity covariance, PCA whitening) so that Adam converges
-on this convex problem in a few epochs whatever the scale and correlations of
-the latents, then folds that fixed affine map into the Dense weights. The
-returned probe has no separate normalisation step and nothing in it depends on
-the data it is applied to. Whitening only preconditions the optimisation: for
-features of full-rank covariance, the cross-entropy minimum over probes on raw
-f^mu is the same with or without it.
+The probe is trained as the paper trains it, "normally": Adam on the raw
+features from zero weights, cross-entropy without regularisation. No whitening
+or standardisation: rescaling the features would inflate the weights on
+low-variance (collapsed) latent directions and make the stacked
+encoder + probe needlessly fragile, which would measure the probe, not the
+representation.
 
 Example:
     train_data = keras_avae.datasets.color_mnist("train", path=path, limit=10000)
@@ -21,7 +19,6 @@ Example:
     accuracies = probe_accuracies(model, train_data, test_data)  # {"digit": ..., "color": ...}
 """
 
-import math
 import numbers
 
 import keras
@@ -37,14 +34,8 @@ PROBE_EPOCHS = 30
 PROBE_BATCH_SIZE = 128
 """Features per Adam step when fitting a probe."""
 
-PROBE_LEARNING_RATE = 3e-2
-"""Initial Adam learning rate on the whitened features; it decays to 0 along a cosine."""
-
-# Covariance eigenvalues are floored at this fraction of the largest one before
-# whitening, so constant or collinear latents (rank-deficient covariance) are
-# not blown up: such directions have no variance to learn from, so their
-# weights stay at their zero initial value.
-MIN_EIGENVALUE_FRACTION = 1e-6
+PROBE_LEARNING_RATE = 1e-2
+"""Adam learning rate of the probe, on raw features."""
 
 
 def encode_means(model, x, batch_size=ENCODE_BATCH_SIZE):
@@ -90,9 +81,7 @@ def train_linear_probe(
     """Fits a linear softmax classifier on fixed features, without attacks.
 
     Minimises sparse categorical cross-entropy from logits, without
-    regularisation, with Adam (learning rate on a cosine decay to 0) on
-    whitened features, starting from zero weights; then folds the whitening
-    into the Dense layer so the probe takes raw features.
+    regularisation, with Adam on the raw features, starting from zero weights.
 
     Args:
         features: `(N, latent_dim)` finite array, e.g. from `encode_means`.
@@ -112,7 +101,7 @@ def train_linear_probe(
         predictions = probe.predict(encode_means(vae, x_test)).argmax(-1)
     """
     features = _check_features(features, "features")
-    labels = _check_labels(labels, "labels", len(features), "features")
+    labels = check_labels(labels, "labels", len(features), "features")
     if num_classes is None:
         num_classes = int(labels.max()) + 1
     num_classes = _check_positive_int(num_classes, "num_classes")
@@ -130,30 +119,17 @@ def train_linear_probe(
     if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
         raise ValueError(f"`seed` must be an int. Received: seed={seed!r}")
 
-    mean, whitening = _whitening(features)
-    whitened = ((features - mean) @ whitening).astype(np.float32)
-
-    latent_dim = features.shape[1]
-    classifier = _linear_model(latent_dim, num_classes)
-    steps = epochs * math.ceil(len(labels) / batch_size)
-    schedule = keras.optimizers.schedules.CosineDecay(float(learning_rate), decay_steps=steps)
-    classifier.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=schedule),
+    probe = _linear_model(features.shape[1], num_classes)
+    probe.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=float(learning_rate)),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
     examples = (
-        tf.data.Dataset.from_tensor_slices((whitened, labels))
+        tf.data.Dataset.from_tensor_slices((features, labels))
         .shuffle(len(labels), seed=int(seed), reshuffle_each_iteration=True)
         .batch(batch_size)
     )
-    classifier.fit(examples, epochs=epochs, shuffle=False, verbose=0)  # shuffled above
-
-    # logits = ((f - mean) P) W + b = f (P W) + (b - mean P W).
-    kernel, bias = (w.astype(np.float64) for w in classifier.get_weights())
-    folded_kernel = whitening @ kernel
-    folded_bias = bias - mean @ folded_kernel
-    probe = _linear_model(latent_dim, num_classes)
-    probe.set_weights([folded_kernel.astype(np.float32), folded_bias.astype(np.float32)])
+    probe.fit(examples, epochs=epochs, shuffle=False, verbose=0)  # shuffled above
     return probe
 
 
@@ -176,7 +152,7 @@ def train_probes(model, train_data, num_classes=None, **probe_kwargs):
         probes = train_probes(avae, color_mnist("train", limit=10000))
         digit_logits = probes["digit"](avae.encode_mean(x))
     """
-    x, labels = _check_data(train_data, "train_data")
+    x, labels = check_labelled_data(train_data, "train_data")
     num_classes = dict(num_classes or {})
     unknown = sorted(set(num_classes) - set(labels))
     if unknown:
@@ -213,8 +189,8 @@ def evaluate_probes(model, probes, test_data):
             "`probes` must be a non-empty dict task name -> probe. "
             f"Received: {probes!r:.80}"
         )
-    x, labels = _check_data(test_data, "test_data")
-    _check_tasks_present(probes, labels, "test_data")
+    x, labels = check_labelled_data(test_data, "test_data")
+    check_tasks_present(probes, labels, "test_data")
     features = encode_means(model, x)
     return {task: probe_accuracy(probe, features, labels[task]) for task, probe in probes.items()}
 
@@ -232,7 +208,7 @@ def probe_accuracy(probe, features, labels):
         Accuracy in [0, 1], a Python float.
     """
     features = _check_features(features, "features")
-    labels = _check_labels(labels, "labels", len(features), "features")
+    labels = check_labels(labels, "labels", len(features), "features")
     logits = keras.ops.convert_to_numpy(probe(features, training=False))
     return float(np.mean(np.argmax(logits, axis=-1) == labels))
 
@@ -263,9 +239,9 @@ def probe_accuracies(model, train_data, test_data, **probe_kwargs):
             "`probe_accuracies` sets `num_classes` per task from the labels; "
             "use `train_probes` to choose it."
         )
-    _, train_labels = _check_data(train_data, "train_data")
-    _, test_labels = _check_data(test_data, "test_data")
-    _check_tasks_present(train_labels, test_labels, "test_data")
+    _, train_labels = check_labelled_data(train_data, "train_data")
+    _, test_labels = check_labelled_data(test_data, "test_data")
+    check_tasks_present(train_labels, test_labels, "test_data")
     num_classes = {
         task: int(max(train_labels[task].max(), test_labels[task].max())) + 1
         for task in train_labels
@@ -291,25 +267,6 @@ def _linear_model(latent_dim, num_classes):
         ],
         name="linear_probe",
     )
-
-
-def _whitening(features):
-    """The training mean and a PCA whitening matrix P: `(f - mean) @ P` has identity covariance.
-
-    Computed in float64. Eigenvalues below `MIN_EIGENVALUE_FRACTION` of the
-    largest are raised to it; with a single example or constant features
-    (all eigenvalues 0), P is the identity.
-    """
-    features = features.astype(np.float64)
-    mean = features.mean(axis=0)
-    centred = features - mean
-    covariance = centred.T @ centred / len(features)
-    eigenvalues, eigenvectors = np.linalg.eigh(covariance)
-    largest = eigenvalues.max()
-    if not largest > 0:
-        return mean, np.eye(features.shape[1])
-    eigenvalues = np.maximum(eigenvalues, MIN_EIGENVALUE_FRACTION * largest)
-    return mean, eigenvectors / np.sqrt(eigenvalues)
 
 
 def _check_positive_int(value, name):
@@ -338,7 +295,7 @@ def _check_features(features, name):
     return features
 
 
-def _check_labels(labels, name, expected_length, length_source):
+def check_labels(labels, name, expected_length, length_source):
     """Returns `labels` as an int64 `(N,)` array of non-negative class ids."""
     labels = np.asarray(labels)
     if not np.issubdtype(labels.dtype, np.integer):
@@ -358,7 +315,7 @@ def _check_labels(labels, name, expected_length, length_source):
     return labels.astype(np.int64, copy=False)
 
 
-def _check_data(data, name):
+def check_labelled_data(data, name):
     """Checks an `(x, labels)` split; returns `x` and the labels dict of int64 arrays."""
     if not isinstance(data, (tuple, list)) or len(data) != 2:
         raise ValueError(
@@ -376,13 +333,13 @@ def _check_data(data, name):
             f"Received: {labels!r:.80}"
         )
     checked = {
-        task: _check_labels(task_labels, f"{name} labels[{task!r}]", len(x), f"{name} inputs")
+        task: check_labels(task_labels, f"{name} labels[{task!r}]", len(x), f"{name} inputs")
         for task, task_labels in labels.items()
     }
     return x, checked
 
 
-def _check_tasks_present(tasks, labels, name):
+def check_tasks_present(tasks, labels, name):
     """Raises unless `labels` has every task of `tasks`."""
     missing = [task for task in tasks if task not in labels]
     if missing:

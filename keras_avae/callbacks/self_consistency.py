@@ -1,0 +1,171 @@
+"""Self-consistency of the encoder-decoder pair during training, as a Keras callback.
+
+Logs the numbers of `keras_avae.metrics.self_consistency` (does the model
+encode its own samples back to where they came from?) into each evaluated
+epoch's `logs`, so `History`, `CSVLogger` and `TensorBoard` record them.
+
+Example:
+    callback = SelfConsistencyCallback(n=500, every_n_epochs=5, x=x_test[:2000])
+    history = avae.fit(x_train, epochs=50, callbacks=[callback, keras.callbacks.CSVLogger("log.csv")])
+    history.history["sc_z_error_active"]
+"""
+
+import math
+import numbers
+import sys
+import time
+
+import keras
+import numpy as np
+
+from keras_avae.metrics.self_consistency import (
+    ACTIVE_THRESHOLD,
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_SAMPLES,
+    DEFAULT_STEPS,
+    _check_int,
+    self_consistency,
+)
+
+LOG_PREFIX = "sc_"
+"""Prefix of the log keys, e.g. `sc_z_error`: letters, digits and underscores only, as
+`CSVLogger` columns and `TensorBoard` tags take them."""
+
+
+class SelfConsistencyCallback(keras.callbacks.Callback):
+    """Writes `self_consistency(self.model, ...)` to `logs` under `sc_<key>`.
+
+    At the end of every `every_n_epochs`-th epoch and of the last one, it
+    evaluates the model being trained and adds every key of
+    `keras_avae.metrics.self_consistency.self_consistency` to the epoch's
+    logs with the prefix `sc_` (`sc_z_error`, `sc_z_error_active`,
+    `sc_x_drift_3`, ...), and appends `{"epoch", "results", "seconds"}` to
+    `self.history`. Every evaluation uses the same `seed`, hence the same
+    latent samples, so epochs are compared on equal terms.
+
+    Put it before `CSVLogger` and `TensorBoard` in the callbacks list: Keras
+    calls them in order. `CSVLogger` fixes its columns at the first epoch and
+    fails on keys it has not seen, so with it use `every_n_epochs=1`, or
+    `fill_missing_epochs=True` to log NaN in the epochs that are not evaluated.
+
+    Args:
+        n: latent samples per evaluation, >= 2.
+        steps: encode-decode chain length, >= 1.
+        every_n_epochs: evaluate after every n-th epoch (and after the last).
+        active_threshold: Var[f^mu(x)] above which a latent dimension is active.
+        x: optional real data for the active-dimension variances.
+        batch_size: samples per encoder or decoder call.
+        seed: seed of the latent samples and observation noise.
+        fill_missing_epochs: log NaN under every key in epochs that are not evaluated.
+        verbose: 1 prints one line per evaluation, 0 is silent.
+
+    Example:
+        model.fit(x, epochs=10, callbacks=[SelfConsistencyCallback(n=256)])
+    """
+
+    def __init__(
+        self,
+        n=DEFAULT_SAMPLES,
+        steps=DEFAULT_STEPS,
+        every_n_epochs=1,
+        active_threshold=ACTIVE_THRESHOLD,
+        x=None,
+        batch_size=DEFAULT_BATCH_SIZE,
+        seed=0,
+        fill_missing_epochs=False,
+        verbose=0,
+    ):
+        super().__init__()
+        self.n = _check_int(n, "n", 2)
+        self.steps = _check_int(steps, "steps", 1)
+        self.every_n_epochs = _check_int(every_n_epochs, "every_n_epochs", 1)
+        if (
+            not isinstance(active_threshold, numbers.Real)
+            or isinstance(active_threshold, bool)
+            or not math.isfinite(active_threshold)
+            or active_threshold < 0
+        ):
+            raise ValueError(
+                "`active_threshold` must be a finite number >= 0. "
+                f"Received: active_threshold={active_threshold!r}"
+            )
+        self.active_threshold = float(active_threshold)
+        if x is not None:
+            x = np.asarray(x)
+            if x.ndim < 2 or len(x) < 2:
+                raise ValueError(
+                    f"`x` must hold at least 2 examples to estimate variances. Received shape {x.shape}"
+                )
+        self.x = x
+        self.batch_size = _check_int(batch_size, "batch_size", 1)
+        if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
+            raise ValueError(f"`seed` must be an int. Received: seed={seed!r}")
+        self.seed = int(seed)
+        if not isinstance(fill_missing_epochs, bool):
+            raise ValueError(
+                "`fill_missing_epochs` must be True or False. "
+                f"Received: fill_missing_epochs={fill_missing_epochs!r}"
+            )
+        self.fill_missing_epochs = fill_missing_epochs
+        if verbose not in (0, 1):
+            raise ValueError(f"`verbose` must be 0 or 1. Received: verbose={verbose!r}")
+        self.verbose = int(verbose)
+        self.history = []
+
+    @property
+    def log_keys(self):
+        """Every key this callback writes to `logs`, in order."""
+        keys = [
+            "z_error",
+            "z_error_active",
+            "z_error_noisy",
+            "z_error_noisy_active",
+            "x_error",
+            "active_dims",
+        ]
+        for t in range(1, self.steps + 1):
+            keys += [f"z_drift_{t}", f"z_drift_active_{t}", f"x_drift_{t}"]
+        return [LOG_PREFIX + key for key in keys]
+
+    def evaluate(self, model):
+        """`self_consistency` of `model` with this callback's settings."""
+        return self_consistency(
+            model,
+            n=self.n,
+            steps=self.steps,
+            active_threshold=self.active_threshold,
+            x=self.x,
+            batch_size=self.batch_size,
+            seed=self.seed,
+        )
+
+    def get_config(self):
+        """The settings (not the data)."""
+        return {
+            "n": self.n,
+            "steps": self.steps,
+            "every_n_epochs": self.every_n_epochs,
+            "active_threshold": self.active_threshold,
+            "num_x": None if self.x is None else int(len(self.x)),
+            "batch_size": self.batch_size,
+            "seed": self.seed,
+        }
+
+    def on_epoch_end(self, epoch, logs=None):
+        last = self.params.get("epochs") if self.params else None
+        if (epoch + 1) % self.every_n_epochs == 0 or (last is not None and epoch + 1 == last):
+            start = time.perf_counter()
+            results = self.evaluate(self.model)
+            seconds = time.perf_counter() - start
+            self.history.append({"epoch": epoch, "results": results, "seconds": seconds})
+            if self.verbose:
+                print(
+                    f"Self-consistency after epoch {epoch + 1}: z_error {results['z_error']:.4g}, "
+                    f"active {results['z_error_active']:.4g} over {results['active_dims']:g} dims, "
+                    f"x_error {results['x_error']:.4g} ({seconds:.1f} s)",
+                    file=sys.stdout,
+                )
+            if logs is not None:
+                logs.update({LOG_PREFIX + key: value for key, value in results.items()})
+        elif self.fill_missing_epochs and logs is not None:
+            logs.update({key: math.nan for key in self.log_keys})

@@ -1,0 +1,100 @@
+"""Tests for examples/evaluate_robustness.py, run on a tiny fake MNIST file and a small saved VAE."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import keras_avae
+from keras_avae.callbacks import robustness
+from keras_avae.datasets.color_mnist import MNIST_PATH_ENV_VAR
+
+EXAMPLE_PATH = Path(__file__).resolve().parents[1] / "examples" / "evaluate_robustness.py"
+NUM_TRAIN, NUM_TEST = 80, 40
+TINY = ["--train-size", "64", "--test-size", "32", "--attack-steps", "2", "--restarts", "1"]
+
+
+def _load_example():
+    spec = importlib.util.spec_from_file_location("evaluate_robustness", EXAMPLE_PATH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+example = _load_example()
+
+
+@pytest.fixture(autouse=True)
+def _no_env_path(monkeypatch):
+    """Keep a caller's KERAS_AVAE_MNIST_PATH out of every test."""
+    monkeypatch.delenv(MNIST_PATH_ENV_VAR, raising=False)
+
+
+@pytest.fixture
+def fake_mnist(tmp_path):
+    """Random uint8 'digits' in the mnist.npz layout, so the test needs no real data."""
+    rng = np.random.default_rng(0)
+    path = tmp_path / "mnist.npz"
+    np.savez(
+        path,
+        x_train=rng.integers(0, 256, size=(NUM_TRAIN, 28, 28), dtype=np.uint8),
+        y_train=rng.integers(0, 10, size=NUM_TRAIN, dtype=np.uint8),
+        x_test=rng.integers(0, 256, size=(NUM_TEST, 28, 28), dtype=np.uint8),
+        y_test=rng.integers(0, 10, size=NUM_TEST, dtype=np.uint8),
+    )
+    return path
+
+
+@pytest.fixture
+def saved_vae(tmp_path):
+    """A small untrained VAE (MLP networks of one 16-unit layer) saved as .keras."""
+    encoder, decoder = keras_avae.architectures.mlp(latent_dim=4, hidden_units=16, hidden_layers=1)
+    model = keras_avae.VAE(encoder, decoder, seed=0)
+    model.build((None, 28, 28, 3))
+    path = tmp_path / "model.keras"
+    model.save(path)
+    return path
+
+
+def test_main_prints_the_table_and_writes_json(fake_mnist, saved_vae, tmp_path, capsys):
+    out = tmp_path / "out" / "robustness.json"
+    results = example.main(
+        [str(saved_vae), "--data", str(fake_mnist), "--epsilons", "0,0.1", "--json", str(out)] + TINY
+    )
+    assert set(results) == {"digit", "color"}
+    for accuracies in results.values():
+        assert list(accuracies) == [0.0, 0.1]
+        assert 0.0 <= accuracies[0.1] <= accuracies[0.0] <= 1.0
+    printed = capsys.readouterr().out
+    assert robustness.to_markdown(results, model_name="VAE") in printed
+    assert "| Model | digit ε=0 | digit ε=0.1 | color ε=0 | color ε=0.1 |" in printed
+    document = json.loads(out.read_text())
+    assert document["model"] == "VAE"
+    assert robustness.results_from_json(out.read_text()) == results
+    assert document["config"]["attack_steps"] == 2 and document["config"]["restarts"] == 1
+    assert document["config"]["num_train"] == 64 and document["config"]["num_test"] == 32
+    assert document["config"]["data_path"] == str(fake_mnist)
+
+
+def test_data_path_comes_from_the_training_example(fake_mnist, monkeypatch):
+    monkeypatch.setenv(MNIST_PATH_ENV_VAR, str(fake_mnist))
+    assert example.resolve_data_path() == str(fake_mnist)
+    assert example.resolve_data_path("/explicit.npz") == "/explicit.npz"
+
+
+@pytest.mark.parametrize(
+    "flag, value",
+    [("--epsilons", "0,-0.1"), ("--epsilons", "a"), ("--attack-steps", "0"), ("--restarts", "0"), ("--losses", "hinge")],
+)
+def test_bad_flags_exit(flag, value):
+    with pytest.raises(SystemExit):
+        example.build_parser().parse_args(["model.keras", flag, value])
+
+
+def test_defaults_follow_appendix_f():
+    args = example.build_parser().parse_args(["model.keras"])
+    assert (args.attack_steps, args.restarts) == (40, 10)
+    assert args.epsilons == (0.0, 0.1, 0.2)
+    assert args.losses == ("cross_entropy", "margin")
