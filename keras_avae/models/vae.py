@@ -238,7 +238,8 @@ class VAE(keras.Model):
                 with tf.control_dependencies([ok]):
                     return tf.nest.map_structure(tf.identity, batch)
 
-            return x.map(check)
+            # Checked ahead of the training step, off its critical path.
+            return x.map(check).prefetch(tf.data.AUTOTUNE)
         if isinstance(x, (np.ndarray, tf.Tensor)):
             problem = input_problem(x, self.data_range)
             if problem:

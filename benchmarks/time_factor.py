@@ -1,0 +1,134 @@
+"""The paper's "Time" column: wall-clock time of a training step of each model relative to a VAE.
+
+Table 1 of Cemgil et al. (2020) reports, on a GPU, AVAE x1.5, SE with 5 attack
+steps x4 and SE-AVAE x4.7 the time of a VAE step (AVAE-SS x1.5). This script
+times one `fit` step (batch 64, Adam 1e-4, the paper's ColorMNIST networks) of
+VAE, AVAE, SmoothEncoder (epsilon 0.1, 5 PGD steps), SEAVAE (the same attack)
+and AVAESelfSupervised, all side by side in one run: every model is timed
+`--repeats` times in a rotating order, so a noisy machine slows them alike,
+and the median is reported with its ratio to the VAE.
+
+Target on this 2-core CPU: SE with 5 attack steps at most 3.5x a VAE step.
+
+Usage:
+    python benchmarks/time_factor.py
+    python benchmarks/time_factor.py --arch conv --steps 10 --repeats 3 --json runs/time.json
+"""
+
+import argparse
+import json
+import statistics
+import sys
+import time
+
+import keras
+
+import keras_avae
+from train_step import ARCHITECTURES, EpochTimer, environment, make_dataset
+
+LATENT_DIM = 64
+LEARNING_RATE = 1e-4
+SEED = 0
+# Table 1: SE trained at radius 0.1 with 5 PGD steps; rho = 0.975, rho_SE = 0.95.
+SE_EPSILON = 0.1
+SE_ATTACK_STEPS = 5
+SE_TARGET = 3.5
+PAPER_TIME_FACTORS = {"vae": 1.0, "avae": 1.5, "se": 4.0, "seavae": 4.7, "avae_ss": 1.5}
+
+MODELS = {
+    "vae": lambda networks: keras_avae.VAE(*networks, seed=SEED),
+    "avae": lambda networks: keras_avae.AVAE(*networks, seed=SEED),
+    "se": lambda networks: keras_avae.SmoothEncoder(
+        *networks, epsilon=SE_EPSILON, attack_steps=SE_ATTACK_STEPS, seed=SEED
+    ),
+    "seavae": lambda networks: keras_avae.SEAVAE(
+        *networks, epsilon=SE_EPSILON, attack_steps=SE_ATTACK_STEPS, seed=SEED
+    ),
+    "avae_ss": lambda networks: keras_avae.AVAESelfSupervised(*networks, seed=SEED),
+}
+DEFAULT_STEPS = {"mlp": 100, "conv": 10}
+
+
+class Runner:
+    """One model, compiled as a user would (`compile(optimizer, jit_compile=...)`)."""
+
+    def __init__(self, name, arch, batch_size, jit_compile, dataset):
+        self.name = name
+        self.model = MODELS[name](ARCHITECTURES[arch](latent_dim=LATENT_DIM))
+        self.model.build((None,) + self.model.encoder.input_shape[1:])
+        self.model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), jit_compile=jit_compile)
+        self.batch_size = batch_size
+        self.dataset = dataset
+        self.seconds = []
+
+    def run(self, steps):
+        timer = EpochTimer()
+        kwargs = {"epochs": 1, "steps_per_epoch": steps, "verbose": 0, "callbacks": [timer]}
+        if isinstance(self.model, keras_avae.AVAESelfSupervised):
+            self.model.fit(batch_size=self.batch_size, **kwargs)
+        else:
+            self.model.fit(self.dataset, shuffle=False, **kwargs)
+        wall_seconds, _ = timer.elapsed
+        return wall_seconds / steps
+
+
+def measure(runners, steps, repeats):
+    for runner in runners:
+        runner.run(2)  # trace and compile
+    for repeat in range(repeats):
+        order = runners[repeat % len(runners):] + runners[: repeat % len(runners)]
+        for runner in order:
+            runner.seconds.append(runner.run(steps))
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", choices=sorted(ARCHITECTURES), default="mlp")
+    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated, from " + ",".join(MODELS))
+    parser.add_argument("--steps", type=int, default=None, help=f"timed steps per repeat (default {DEFAULT_STEPS})")
+    parser.add_argument("--repeats", type=int, default=5, help="timed repeats; the median is reported")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--jit-compile", action="store_true", help="compile(jit_compile=True); default: Keras's auto")
+    parser.add_argument("--json", metavar="PATH", help="also write the results here")
+    args = parser.parse_args(argv)
+    requested = {name.strip() for name in args.models.split(",") if name.strip()}
+    unknown = sorted(requested - set(MODELS))
+    args.models = [name for name in MODELS if name in requested]  # the VAE first
+    if unknown or "vae" not in requested:
+        parser.error(f"--models must include vae and come from {','.join(MODELS)}; unknown: {unknown}")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    keras.utils.set_random_seed(SEED)
+    steps = args.steps or DEFAULT_STEPS[args.arch]
+    env = environment()
+    print(f"time factor: {args.arch}, batch {args.batch_size}, {steps} steps x {args.repeats} repeats, "
+          f"TensorFlow {env['tensorflow']}, Keras {env['keras']}, {env['cpu_count']} CPUs")
+    dataset = make_dataset(args.batch_size)
+    jit_compile = True if args.jit_compile else "auto"
+    runners = [Runner(name, args.arch, args.batch_size, jit_compile, dataset) for name in args.models]
+    started = time.perf_counter()
+    measure(runners, steps, args.repeats)
+    vae_ms = 1000 * statistics.median(runners[0].seconds)
+    rows = []
+    print(f"\n{'model':<8} {'ms/step':>8} {'x VAE':>7} {'paper (GPU)':>12}")
+    for runner in runners:
+        ms = 1000 * statistics.median(runner.seconds)
+        rows.append({"model": runner.name, "ms_per_step": ms, "time_factor": ms / vae_ms})
+        print(f"{runner.name:<8} {ms:8.2f} {ms / vae_ms:6.2f}x {PAPER_TIME_FACTORS[runner.name]:11.1f}x")
+    for row in rows:
+        if row["model"] == "se":
+            verdict = "ok" if row["time_factor"] <= SE_TARGET else "MISS"
+            print(f"\n{verdict}: SE with {SE_ATTACK_STEPS} attack steps is {row['time_factor']:.2f}x a VAE step "
+                  f"(target <= {SE_TARGET}x)")
+    print(f"total {time.perf_counter() - started:.0f} s")
+    if args.json:
+        with open(args.json, "w") as file:
+            json.dump({"environment": env, "args": vars(args), "rows": rows}, file, indent=2)
+    return rows
+
+
+if __name__ == "__main__":
+    sys.exit(main() and 0)
