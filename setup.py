@@ -25,4 +25,5 @@ setup(
     python_requires=">=3.10",
     install_requires=_requirements("requirements.txt"),
     extras_require={"dev": _requirements("requirements-dev.txt")},
+    entry_points={"console_scripts": ["keras-avae=keras_avae.cli:main"]},
 )

@@ -1,4 +1,4 @@
-"""Tests for examples/evaluate_robustness.py, run on a tiny fake MNIST file and a small saved VAE."""
+"""Tests for examples/evaluate_robustness.py (`keras-avae evaluate`), on tiny fake MNIST and a small saved VAE."""
 
 import importlib.util
 import json
@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 import keras_avae
+from keras_avae import cli
 from keras_avae.callbacks import robustness
 from keras_avae.datasets.color_mnist import MNIST_PATH_ENV_VAR
+from keras_avae.experiments import color_mnist as experiment
 
 EXAMPLE_PATH = Path(__file__).resolve().parents[1] / "examples" / "evaluate_robustness.py"
 NUM_TRAIN, NUM_TEST = 80, 40
@@ -80,8 +82,8 @@ def test_main_prints_the_table_and_writes_json(fake_mnist, saved_vae, tmp_path, 
 
 def test_data_path_comes_from_the_training_example(fake_mnist, monkeypatch):
     monkeypatch.setenv(MNIST_PATH_ENV_VAR, str(fake_mnist))
-    assert example.resolve_data_path() == str(fake_mnist)
-    assert example.resolve_data_path("/explicit.npz") == "/explicit.npz"
+    assert experiment.resolve_data_path() == str(fake_mnist)
+    assert experiment.resolve_data_path("/explicit.npz") == "/explicit.npz"
 
 
 @pytest.mark.parametrize(
@@ -90,11 +92,12 @@ def test_data_path_comes_from_the_training_example(fake_mnist, monkeypatch):
 )
 def test_bad_flags_exit(flag, value):
     with pytest.raises(SystemExit):
-        example.build_parser().parse_args(["model.keras", flag, value])
+        cli.build_parser().parse_args(["evaluate", "model.keras", flag, value])
 
 
 def test_defaults_follow_appendix_f():
-    args = example.build_parser().parse_args(["model.keras"])
+    args = cli.build_parser().parse_args(["evaluate", "model.keras"])
     assert (args.attack_steps, args.restarts) == (40, 10)
-    assert args.epsilons == (0.0, 0.1, 0.2)
-    assert args.losses == ("cross_entropy", "margin")
+    config = experiment.resolve_evaluate_config(cli.settings(args))
+    assert config["epsilons"] == [0.0, 0.1, 0.2]
+    assert config["losses"] == ["cross_entropy", "margin"]

@@ -1,4 +1,4 @@
-"""Tests for examples/train_color_mnist.py, run on a tiny fake MNIST file."""
+"""Tests for examples/train_color_mnist.py (`keras-avae train`), run on a tiny fake MNIST file."""
 
 import importlib.util
 import json
@@ -10,11 +10,16 @@ import numpy as np
 import pytest
 
 import keras_avae
+from keras_avae import cli
 from keras_avae.datasets.color_mnist import MNIST_PATH_ENV_VAR
+from keras_avae.experiments import color_mnist as experiment
+from keras_avae.experiments import protocol
 
 EXAMPLE_PATH = Path(__file__).resolve().parents[1] / "examples" / "train_color_mnist.py"
 NUM_TRAIN, NUM_TEST = 300, 150
 TINY = ["--train-size", "256", "--test-size", "128", "--epochs", "1", "--latent-dim", "8"]
+# The evaluation at its smallest: one PGD step from one start, a one-epoch FID extractor.
+TINY_EVALUATION = ["--attack-steps", "1", "--restarts", "1", "--extractor-epochs", "1", "--verbose", "0"]
 
 
 def _load_example():
@@ -25,6 +30,11 @@ def _load_example():
 
 
 example = _load_example()
+
+
+def train_config(argv):
+    """The resolved settings of `keras-avae train argv`."""
+    return experiment.resolve_train_config(cli.settings(cli.build_parser().parse_args(["train", *argv])))
 
 
 @pytest.fixture(autouse=True)
@@ -52,13 +62,13 @@ def fake_mnist(tmp_path):
 def built_models(monkeypatch):
     """Records the models `main` builds, to compare the trained one with the saved file."""
     built = []
-    build_model = example.build_model
+    model_from_config = protocol.model_from_config
 
-    def recording_build_model(args, input_shape):
-        built.append(build_model(args, input_shape))
+    def recording_model_from_config(*args, **kwargs):
+        built.append(model_from_config(*args, **kwargs))
         return built[-1]
 
-    monkeypatch.setattr(example, "build_model", recording_build_model)
+    monkeypatch.setattr(protocol, "model_from_config", recording_model_from_config)
     return built
 
 
@@ -66,7 +76,7 @@ def built_models(monkeypatch):
 def test_main_trains_saves_and_reports(fake_mnist, tmp_path, built_models, model_name, model_class):
     out = tmp_path / "run"
     argv = ["--model", model_name, "--arch", "mlp", "--data", str(fake_mnist), "--out", str(out)]
-    metrics = example.main(argv + TINY)
+    metrics = example.main(argv + TINY + TINY_EVALUATION)
 
     assert (out / "model.keras").is_file()
     with open(out / "metrics.json") as file:
@@ -95,39 +105,39 @@ def test_main_trains_saves_and_reports(fake_mnist, tmp_path, built_models, model
 
 
 def test_scale_presets_and_overrides():
-    small = example.parse_args([])
-    assert (small.model, small.arch, small.scale) == ("avae", "mlp", "small")
-    assert (small.learning_rate, small.train_size, small.test_size) == (1e-3, 10000, 2000)
-    assert small.out == str(Path("runs") / "avae_mlp")
-    assert small.obs_var is None and small.jit_compile is None
-    paper = example.parse_args(["--scale", "paper", "--model", "vae", "--arch", "conv"])
-    assert (paper.learning_rate, paper.train_size, paper.test_size) == (1e-4, 60000, 10000)
-    assert paper.epochs > small.epochs
-    assert paper.out == str(Path("runs") / "vae_conv")
-    custom = example.parse_args(["--scale", "paper", "--learning-rate", "3e-4", "--no-jit-compile"])
-    assert custom.learning_rate == 3e-4 and custom.jit_compile is False
+    small = train_config([])
+    assert (small["model"], small["arch"], small["scale"]) == ("avae", "mlp", "small")
+    assert (small["learning_rate"], small["train_size"], small["test_size"]) == (1e-3, 10000, 2000)
+    assert small["out"] == str(Path("runs") / "avae_mlp")
+    assert small["obs_var"] is None and small["jit_compile"] is None
+    paper = train_config(["--scale", "paper", "--model", "vae", "--arch", "conv"])
+    assert (paper["learning_rate"], paper["train_size"], paper["test_size"]) == (1e-4, 60000, 10000)
+    assert paper["epochs"] > small["epochs"]
+    assert paper["out"] == str(Path("runs") / "vae_conv")
+    custom = train_config(["--scale", "paper", "--learning-rate", "3e-4", "--no-jit-compile"])
+    assert custom["learning_rate"] == 3e-4 and custom["jit_compile"] is False
 
 
 def test_obs_var_and_rho_reach_the_model():
-    args = example.parse_args(["--obs-var", "0.1", "--rho", "0.9", "--latent-dim", "4"])
-    model = example.build_model(args, (28, 28, 3))
+    config = train_config(["--obs-var", "0.1", "--rho", "0.9", "--latent-dim", "4"])
+    model = experiment.build_model(config, (28, 28, 3))
     assert (model.obs_var, model.rho, model.latent_dim) == (0.1, 0.9, 4)
-    vae = example.build_model(example.parse_args(["--model", "vae", "--latent-dim", "4"]), (28, 28, 3))
+    vae = experiment.build_model(train_config(["--model", "vae", "--latent-dim", "4"]), (28, 28, 3))
     assert vae.obs_var == keras_avae.VAE(*keras_avae.architectures.mlp(4)).obs_var
 
 
-@pytest.mark.parametrize("flag, value", [("--epochs", "0"), ("--learning-rate", "-1"), ("--model", "se")])
+@pytest.mark.parametrize("flag, value", [("--epochs", "0"), ("--learning-rate", "-1"), ("--model", "gan")])
 def test_bad_flags_exit(flag, value):
     with pytest.raises(SystemExit):
-        example.parse_args([flag, value])
+        train_config([flag, value])
 
 
 def test_data_path_precedence(tmp_path, monkeypatch):
     shared = tmp_path / "shared.npz"
-    monkeypatch.setattr(example, "SHARED_MNIST_PATH", shared)
-    assert example.resolve_data_path() is None  # nothing set, nothing there: download
+    monkeypatch.setattr(experiment, "SHARED_MNIST_PATH", shared)
+    assert experiment.resolve_data_path() is None  # nothing set, nothing there: download
     shared.touch()
-    assert example.resolve_data_path() == str(shared)
+    assert experiment.resolve_data_path() == str(shared)
     monkeypatch.setenv(MNIST_PATH_ENV_VAR, "/from/env.npz")
-    assert example.resolve_data_path() == "/from/env.npz"
-    assert example.resolve_data_path("/explicit.npz") == "/explicit.npz"
+    assert experiment.resolve_data_path() == "/from/env.npz"
+    assert experiment.resolve_data_path("/explicit.npz") == "/explicit.npz"

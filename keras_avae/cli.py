@@ -1,0 +1,608 @@
+"""`keras-avae`: train, evaluate and reproduce the experiments of Cemgil et al. (2020) from the shell.
+
+    keras-avae train --model avae --arch mlp                 one model on ColorMNIST
+    keras-avae evaluate runs/avae_mlp/model.keras            robust accuracy, MSE, FID of a saved model
+    keras-avae reproduce table1 --arch mlp,conv              Table 1
+    keras-avae reproduce rho-sweep --rhos 0.5,0.9,0.975      Figure 5, left
+    keras-avae reproduce celeba --data-dir DIR               Tables 2 and 3 (needs CelebA, a GPU)
+
+Every command writes a run directory (model.keras, config.json,
+metrics.json, summary.md, figures/, logs/ for TensorBoard) and prints its
+results. The flags map one to one onto the settings of the library functions
+in `keras_avae.experiments` (dashes become underscores), which hold the
+logic; a flag left out keeps the function's default or its `--scale` preset.
+
+Example:
+    from keras_avae import cli
+    metrics = cli.run(["train", "--model", "vae", "--scale", "tiny"])
+"""
+
+import argparse
+import math
+import sys
+
+import keras_avae
+from keras_avae.callbacks import robustness
+from keras_avae.experiments import celeba, color_mnist, protocol, rho_sweep, table1
+from keras_avae.experiments.scale import CELEBA_SCALES, TABLE1_SCALES, TRAIN_SCALES
+
+PROG = "keras-avae"
+
+_FORMATTER = argparse.RawDescriptionHelpFormatter
+
+_SIZE_HELP = {
+    "train_size": "training images, the first ones of the split",
+    "test_size": "test images for the reconstruction MSE, the clean probe accuracy and the real side of FID",
+    "attack_size": "test images attacked with PGD (the first ones of the test images)",
+    "epochs": "training epochs (AVAE-SS: epochs of as many steps as one pass over the training images)",
+    "batch_size": "images per training step",
+    "learning_rate": "Adam's learning rate (Appendix F: 1e-4)",
+    "train_attack_steps": "PGD steps per training step of SE and SE-AVAE (Appendix F: 20 on ColorMNIST)",
+    "attack_steps": "PGD steps per start in the evaluation attack (Appendix F: 40 on ColorMNIST)",
+    "restarts": "PGD starts per attack loss in evaluation, the first from x itself (Appendix F: 10)",
+    "latent_dim": "size of z (Section 4: 64)",
+    "fid_samples": "generated images per FID, compared with as many test images",
+    "extractor_epochs": "epochs of the ColorMNIST classifier trained as FID extractor",
+}
+
+
+# -------------------------------------------------------------------- types
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _non_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+def _non_negative_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
+def _rho(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number in (-1, 1), got {text!r}") from None
+    if not -1 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be a number in (-1, 1), got {text}")
+    return value
+
+
+def _epsilons(text):
+    try:
+        values = tuple(float(item) for item in text.split(",") if item.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be comma-separated numbers, got {text!r}") from None
+    if not values or any(not math.isfinite(v) or v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"must be finite numbers >= 0, got {text!r}")
+    return values
+
+
+def _choices_list(choices, what):
+    def parse(text):
+        items = [item.strip() for item in text.split(",") if item.strip()]
+        unknown = [item for item in items if item not in choices]
+        if not items or unknown:
+            raise argparse.ArgumentTypeError(
+                f"must be comma-separated {what} from {', '.join(choices)}; got {text!r}"
+            )
+        return tuple(dict.fromkeys(items))
+
+    return parse
+
+
+def _rhos(text):
+    try:
+        return tuple(rho_sweep.parse_rhos(text))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+# ------------------------------------------------------------ option groups
+
+
+def _preset_values(scales, field):
+    def show(value):
+        if value is None:
+            return "all" if field.endswith("_size") else "each row's own"
+        if isinstance(value, dict):
+            return ", ".join(f"{arch} {v}" for arch, v in value.items())
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
+    return "; ".join(f"{name}: {show(getattr(scale, field))}" for name, scale in scales.items())
+
+
+def _add_scale(parser, scales):
+    presets = " ".join(f"'{name}': {scale.description}" for name, scale in scales.items())
+    parser.add_argument(
+        "--scale",
+        choices=list(scales),
+        default=None,
+        help=f"preset of the sizes and budgets below (default: small). {presets}".replace("%", "%%"),
+    )
+
+
+def _add_scale_fields(parser, scales, fields):
+    group = parser.add_argument_group("sizes and budgets (each defaults to its --scale preset)")
+    types = {"learning_rate": _positive_float}
+    for field in fields:
+        group.add_argument(
+            "--" + field.replace("_", "-"),
+            type=types.get(field, _positive_int),
+            default=None,
+            metavar="N" if field != "learning_rate" else "LR",
+            help=f"{_SIZE_HELP[field]} ({_preset_values(scales, field)})",
+        )
+
+
+def _add_hyperparameters(parser, rho=True, rho_se=True):
+    group = parser.add_argument_group("hyper-parameters (the paper's by default)")
+    if rho:
+        group.add_argument(
+            "--rho", type=_rho, default=None, metavar="RHO",
+            help=f"coupling strength of AVAE, SE-AVAE and AVAE-SS, in (-1, 1) (default: {protocol.RHO}, Table 1)",
+        )
+    if rho_se:
+        group.add_argument(
+            "--rho-se", type=_rho, default=None, metavar="RHO",
+            help="coupling strength of the smooth encoder (SE, SE-AVAE), in (-1, 1) "
+            f"(default: {protocol.RHO_SE}, Table 1)",
+        )
+    group.add_argument(
+        "--obs-var", type=_positive_float, default=None, metavar="V",
+        help="variance v of the Gaussian likelihood N(x; g(z), v I) (default: the models' 0.5)",
+    )
+    return group
+
+
+def _add_attack(parser, epsilons=protocol.EPSILONS):
+    group = parser.add_argument_group("evaluation attack (RobustnessEvaluator)")
+    group.add_argument(
+        "--epsilons", type=_epsilons, default=None, metavar="E1,E2,...",
+        help="L-inf attack radii, pixels in [0, 1]; 0 is the clean accuracy "
+        f"(default: {','.join(f'{e:g}' for e in epsilons)})",
+    )
+    group.add_argument(
+        "--losses", type=_choices_list(tuple(robustness.LOSSES), "loss names"), default=None, metavar="L1,L2",
+        help="attack losses, each run from every start: cross_entropy, margin (Carlini-Wagner), "
+        "targeted_margin (default: cross_entropy,margin)",
+    )
+    return group
+
+
+def _add_fid(parser, extractor_default):
+    group = parser.add_argument_group("FID")
+    group.add_argument(
+        "--fid", action=argparse.BooleanOptionalAction, default=None,
+        help="compute the FID of the decoder's samples against test images (default: on)",
+    )
+    group.add_argument(
+        "--fid-extractor", default=None, metavar="PATH",
+        help=f"a saved Keras feature extractor (.keras) for FID, e.g. the fid_extractor.keras of an "
+        f"earlier run, so that FIDs of several runs compare (default: {extractor_default})",
+    )
+    group.add_argument(
+        "--inception-weights", default=None, metavar="PATH",
+        help="a local InceptionV3 weights file (no top, e.g. Keras' "
+        "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5): FID with the standard "
+        "InceptionV3 pool3 features instead (slow on a CPU)",
+    )
+    return group
+
+
+def _add_run(parser, out_default, figures_help):
+    group = parser.add_argument_group("run")
+    group.add_argument("--out", default=None, metavar="DIR", help=f"output directory (default: {out_default})")
+    group.add_argument(
+        "--seed", type=int, default=None,
+        help="seed of weight initialisation, shuffling, the models' noise, the probes and the attacks' "
+        "random starts (default: 0); the colours of ColorMNIST are always drawn with seed 0",
+    )
+    group.add_argument(
+        "--figures", action=argparse.BooleanOptionalAction, default=None,
+        help=f"draw the figures (default: on): {figures_help}",
+    )
+    group.add_argument(
+        "--verbose", type=int, choices=(0, 1, 2), default=None,
+        help="0: results only; 1: Keras progress bars and a progress line per model (default); "
+        "2: one line per epoch",
+    )
+    return group
+
+
+def _add_training(group):
+    group.add_argument(
+        "--jit-compile", action=argparse.BooleanOptionalAction, default=None,
+        help="compile training steps with XLA (default: Keras' 'auto', which is off on a CPU)",
+    )
+    group.add_argument(
+        "--robustness-every-n-epochs", type=_non_negative_int, default=None, metavar="N",
+        help="also attack the model after every N-th epoch of training, logged to TensorBoard and "
+        "metrics.json (Figure 5, middle: training dynamics; default: 0, only after training)",
+    )
+
+
+def _add_mnist_data(parser):
+    parser.add_argument(
+        "--data", default=None, metavar="PATH",
+        help="a local mnist.npz (default: $KERAS_AVAE_MNIST_PATH if set, else ../shared/data/mnist.npz "
+        "next to the repository if it exists, else a download)",
+    )
+
+
+# ----------------------------------------------------------------- commands
+
+
+def _train_parser(subparsers):
+    parser = subparsers.add_parser(
+        "train",
+        help="train and evaluate one model on ColorMNIST",
+        formatter_class=_FORMATTER,
+        description=(
+            "Train one model on ColorMNIST (steps i-iii of Section 4), then evaluate it: test terms,\n"
+            "reconstruction MSE, linear-probe accuracy of f^mu on digit and colour, adversarial\n"
+            "accuracy at each --epsilons (RobustnessEvaluator), FID, and figures.\n\n"
+            "Writes to --out: model.keras, config.json, metrics.json, summary.md, figures/,\n"
+            "logs/ (TensorBoard: tensorboard --logdir <out>/logs) and, unless --fid-extractor or\n"
+            "--inception-weights is given, fid_extractor.keras."
+        ),
+        epilog=(
+            "examples:\n"
+            "  keras-avae train --model avae --arch mlp\n"
+            "  keras-avae train --model se --se-epsilon 0.2 --arch conv --epochs 5\n"
+            "  keras-avae train --model avae_ss --pretrained runs/vae_mlp/model.keras\n"
+            "  keras-avae train --model vae --scale paper --arch conv   # Appendix F, needs a GPU"
+        ),
+    )
+    parser.add_argument(
+        "--model", choices=protocol.MODEL_NAMES, default=None,
+        help="vae (eq. 2), avae (eq. 13), se (smooth encoder, Algorithm 2), seavae (eq. 35), "
+        "avae_ss (eq. 34: post-trains a trained VAE without data) (default: avae)",
+    )
+    parser.add_argument(
+        "--arch", choices=tuple(color_mnist.ARCHITECTURES), default=None,
+        help="networks of Appendix F: mlp (4 x 200 units) or conv (7-layer VGG) (default: mlp)",
+    )
+    _add_scale(parser, TRAIN_SCALES)
+    _add_mnist_data(parser)
+    parser.add_argument(
+        "--pretrained", default=None, metavar="PATH",
+        help="for --model avae_ss: the saved model (.keras) to post-train (default: train a VAE with "
+        "the same settings first, in <out>/vae)",
+    )
+    _add_scale_fields(parser, TRAIN_SCALES, [field for field in _SIZE_HELP])
+    group = _add_hyperparameters(parser)
+    group.add_argument(
+        "--se-epsilon", type=_non_negative_float, default=None, metavar="EPS",
+        help=f"L-inf radius of the training attack of SE and SE-AVAE (default: {protocol.SE_EPSILON}; "
+        "Table 1 has 0.1 and 0.2)",
+    )
+    attack = _add_attack(parser)
+    attack.add_argument(
+        "--robustness", action=argparse.BooleanOptionalAction, default=None,
+        help="run the evaluation attack (default: on; the clean probe accuracy is always reported)",
+    )
+    _add_fid(parser, "a ColorMNIST classifier trained on the training images")
+    group = _add_run(
+        parser, "runs/<model>_<arch>",
+        "reconstructions, samples, encode-decode chains (Figure 1), accuracy against epsilon",
+    )
+    _add_training(group)
+    parser.set_defaults(handler=color_mnist.train)
+    return parser
+
+
+def _evaluate_parser(subparsers):
+    defaults = color_mnist.EVALUATE_DEFAULTS
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="evaluate a saved model on ColorMNIST (robust accuracy, MSE, FID)",
+        formatter_class=_FORMATTER,
+        description=(
+            "Steps ii and iii of Section 4 on a saved model: fit a linear probe per task (digit,\n"
+            "colour) on the frozen f^mu of the training images, attack encoder + probe with L-inf\n"
+            "PGD at each radius, and print the adversarial accuracy in % (Table 1's layout); also\n"
+            "the reconstruction MSE and FID. Every start is run with each --losses, and an example\n"
+            "counts as robust only if it survives all of them.\n\n"
+            "Writes to --out: metrics.json, config.json, summary.md and figures/."
+        ),
+        epilog=(
+            "examples:\n"
+            "  keras-avae evaluate runs/avae_mlp/model.keras\n"
+            "  keras-avae evaluate runs/vae_mlp/model.keras --attack-steps 20 --restarts 2 \\\n"
+            "      --epsilons 0,0.1,0.2 --json runs/vae_mlp/robustness.json --sanity-check"
+        ),
+    )
+    parser.add_argument("model_path", metavar="MODEL", help="a saved keras_avae model (.keras)")
+    _add_mnist_data(parser)
+    parser.add_argument(
+        "--train-size", type=_positive_int, metavar="N", default=defaults["train_size"],
+        help="training images the probes are fitted on (default: %(default)s; 60000 is all)",
+    )
+    parser.add_argument(
+        "--test-size", type=_positive_int, metavar="N", default=defaults["test_size"],
+        help="test images for MSE, clean accuracy and FID (default: %(default)s; 10000 is all)",
+    )
+    parser.add_argument(
+        "--attack-size", type=_positive_int, metavar="N", default=None,
+        help="test images attacked, the first ones (default: all of --test-size)",
+    )
+    attack = _add_attack(parser)
+    attack.add_argument(
+        "--attack-steps", type=_positive_int, metavar="N", default=defaults["attack_steps"],
+        help="PGD steps per start (default: %(default)s, Appendix F)",
+    )
+    attack.add_argument(
+        "--restarts", type=_positive_int, metavar="N", default=defaults["restarts"],
+        help="starts per loss, the first from x itself (default: %(default)s, Appendix F)",
+    )
+    attack.add_argument(
+        "--batch-size", type=_positive_int, metavar="N", default=defaults["batch_size"],
+        help="test images per attacked batch (default: %(default)s)",
+    )
+    attack.add_argument(
+        "--sanity-check", action="store_true", default=None,
+        help="also check that a radius spanning the data range gives chance accuracy and that "
+        f"{robustness.SANITY_STEPS_FACTOR}x more PGD steps do not change the numbers (slower)",
+    )
+    group = _add_fid(parser, "a ColorMNIST classifier trained on the training images")
+    group.add_argument(
+        "--fid-samples", type=_positive_int, metavar="N", default=None,
+        help=f"generated images per FID, against as many test images (default: {defaults['fid_samples']})",
+    )
+    group.add_argument(
+        "--extractor-epochs", type=_positive_int, metavar="N", default=None,
+        help=f"epochs of the ColorMNIST classifier trained as FID extractor (default: {defaults['extractor_epochs']})",
+    )
+    group = _add_run(
+        parser, "<folder of MODEL>/evaluation", "reconstructions, samples, chains, accuracy against epsilon"
+    )
+    group.add_argument(
+        "--model-name", default=None, metavar="NAME", help="row label of the table (default: the model's class name)"
+    )
+    group.add_argument(
+        "--json", default=None, metavar="PATH",
+        help="also write the robust accuracies and the attack settings to this JSON file "
+        "(keras_avae.callbacks.robustness.to_json's layout)",
+    )
+    parser.set_defaults(handler=color_mnist.evaluate)
+    return parser
+
+
+def _table1_parser(subparsers):
+    parser = subparsers.add_parser(
+        "table1",
+        help="Table 1: seven models x two architectures on ColorMNIST",
+        formatter_class=_FORMATTER,
+        description=(
+            "Table 1 of Cemgil et al. (2020) on ColorMNIST: for each --arch, train and evaluate\n"
+            f"the rows {', '.join(table1.ROW_LABELS)}\n"
+            "(AVAE-SS post-trains the trained VAE without data). Columns: digit and colour accuracy\n"
+            "at each radius, time factor (median seconds per training step relative to the VAE,\n"
+            "measured in this run), reconstruction MSE (per pixel, 0..255 units) and FID.\n\n"
+            "Writes to --out: table1.md, table1.json, figures/ (accuracy against epsilon, Figure 5\n"
+            "right; encode-decode chains, Figure 1), fid_extractor.keras, and one run directory per\n"
+            "row, <arch>/<row>/ (model.keras, config.json, metrics.json, logs/)."
+        ),
+        epilog=(
+            "examples:\n"
+            "  keras-avae reproduce table1                      # scale small: under an hour on 2 CPU cores\n"
+            "  keras-avae reproduce table1 --arch mlp --rows VAE,AVAE,AVAE-SS\n"
+            "  keras-avae reproduce table1 --scale paper --arch conv   # Appendix F, needs a GPU"
+        ),
+    )
+    parser.add_argument(
+        "--arch", type=_choices_list(tuple(color_mnist.ARCHITECTURES), "architectures"), default=None,
+        metavar="A1,A2", help="architectures, comma-separated: mlp, conv (default: mlp,conv)",
+    )
+    parser.add_argument(
+        "--rows", type=_choices_list(table1.ROW_LABELS, "rows"), default=None, metavar="R1,R2",
+        help=f"rows to run, comma-separated, from {','.join(table1.ROW_LABELS)} (default: all; "
+        "AVAE-SS brings in VAE)",
+    )
+    _add_common_reproduction(parser, TABLE1_SCALES, "runs/table1_<scale>")
+    parser.set_defaults(handler=table1.reproduce)
+    return parser
+
+
+def _rho_sweep_parser(subparsers):
+    parser = subparsers.add_parser(
+        "rho-sweep",
+        help="Figure 5 (left): AVAE adversarial accuracy against rho on ColorMNIST",
+        formatter_class=_FORMATTER,
+        description=(
+            "Figure 5 (left) of Cemgil et al. (2020): train and evaluate one AVAE per --rhos and\n"
+            "--arch on ColorMNIST, and plot its adversarial accuracy against rho, one line per radius.\n"
+            "Same scales as table1; at --scale small the default six rho x two architectures take\n"
+            "about half as long as table1.\n\n"
+            "Writes to --out: rho_sweep.md, rho_sweep.json, figures/<arch>_accuracy_vs_rho_<task>.png\n"
+            "and one run directory per model."
+        ),
+        epilog="example:\n  keras-avae reproduce rho-sweep --arch mlp --rhos 0.5,0.9,0.975,0.99",
+    )
+    parser.add_argument(
+        "--arch", type=_choices_list(tuple(color_mnist.ARCHITECTURES), "architectures"), default=None,
+        metavar="A1,A2", help="architectures, comma-separated: mlp, conv (default: mlp,conv)",
+    )
+    parser.add_argument(
+        "--rhos", type=_rhos, default=None, metavar="R1,R2,...",
+        help=f"coupling strengths in (-1, 1) (default: {','.join(f'{r:g}' for r in rho_sweep.DEFAULT_RHOS)})",
+    )
+    _add_common_reproduction(parser, TABLE1_SCALES, "runs/rho_sweep_<scale>", rho=False, se=False)
+    parser.set_defaults(handler=rho_sweep.reproduce)
+    return parser
+
+
+def _celeba_parser(subparsers):
+    parser = subparsers.add_parser(
+        "celeba",
+        help="Tables 2 and 3: six models on the 17 CelebA tasks (needs CelebA and a GPU)",
+        formatter_class=_FORMATTER,
+        description=(
+            "Tables 2 and 3 of Cemgil et al. (2020) on 64x64 CelebA with the convnet of Appendix F:\n"
+            f"the rows {', '.join(celeba.ROW_LABELS)} (SE^L: L PGD steps per\n"
+            "training step), scored by linear probes per binary attribute at epsilon 0 and 0.1,\n"
+            "time factor, MSE and FID (InceptionV3).\n\n"
+            "CelebA must be prepared as a tensorflow-datasets folder (see keras_avae.datasets.celeba);\n"
+            "without it the command stops at once with the loader's instructions.\n\n"
+            "Writes to --out: table2.md, table3.md, celeba.json, figures/ and a run directory per row."
+        ),
+        epilog=(
+            "example:\n"
+            "  keras-avae reproduce celeba --data-dir ~/tensorflow_datasets \\\n"
+            "      --inception-weights inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
+        ),
+    )
+    parser.add_argument(
+        "--data-dir", default=None, metavar="DIR",
+        help="tensorflow-datasets folder with the prepared celeb_a (default: $KERAS_AVAE_CELEBA_DIR, "
+        "else tfds' default ~/tensorflow_datasets)",
+    )
+    parser.add_argument(
+        "--rows", type=_choices_list(celeba.ROW_LABELS, "rows"), default=None, metavar="R1,R2",
+        help=f"rows to run, comma-separated, from {','.join(celeba.ROW_LABELS)} (default: all; "
+        "AVAE-SS brings in VAE)",
+    )
+    parser.add_argument(
+        "--attributes", type=_choices_list(celeba.CELEBA_ATTRIBUTES, "attributes"), default=None,
+        metavar="A1,A2", help="tasks, comma-separated CelebA attributes of Table 3 (default: all 17)",
+    )
+    parser.add_argument(
+        "--probe-train-size", type=_positive_int, default=None, metavar="N",
+        help=f"training images the probes are fitted on ({_preset_values(CELEBA_SCALES, 'probe_train_size')})",
+    )
+    parser.add_argument(
+        "--image-size", type=_positive_int, default=None, metavar="N",
+        help=f"side of the images, a multiple of 16 ({_preset_values(CELEBA_SCALES, 'image_size')})",
+    )
+    _add_common_reproduction(
+        parser, CELEBA_SCALES, "runs/celeba_<scale>", mnist=False, epsilons=celeba.EPSILONS,
+        fields=[field for field in _SIZE_HELP if field != "extractor_epochs"],
+        extractor_default="InceptionV3 with the ImageNet weights, which Keras downloads",
+    )
+    parser.set_defaults(handler=celeba.reproduce)
+    return parser
+
+
+def _add_common_reproduction(
+    parser, scales, out_default, rho=True, se=True, mnist=True, epsilons=protocol.EPSILONS, fields=None,
+    extractor_default="a ColorMNIST classifier trained on the training images, shared by all rows",
+):
+    _add_scale(parser, scales)
+    if mnist:
+        _add_mnist_data(parser)
+    parser.add_argument(
+        "--resume", action="store_true", default=None,
+        help="load the rows whose run directory already holds a finished run with the same settings "
+        "instead of running them again",
+    )
+    if fields is None:
+        fields = [field for field in _SIZE_HELP if se or field != "train_attack_steps"]
+    _add_scale_fields(parser, scales, fields)
+    group = _add_hyperparameters(parser, rho=rho, rho_se=se)
+    if se:
+        group.add_argument(
+            "--se-epsilon", type=_non_negative_float, default=None, metavar="EPS",
+            help="L-inf radius of the SE rows' training attack, for rows that do not set their own "
+            f"(default: {protocol.SE_EPSILON})",
+        )
+    _add_attack(parser, epsilons)
+    _add_fid(parser, extractor_default)
+    group = _add_run(parser, out_default, "the table's figures")
+    _add_training(group)
+
+
+def build_parser():
+    """The `keras-avae` argument parser, with the subcommands train, evaluate and reproduce."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        formatter_class=_FORMATTER,
+        description=(
+            "Train, evaluate and reproduce the experiments of Cemgil et al. (2020), \"The Autoencoding\n"
+            "Variational Autoencoder\": VAE, AVAE, smooth encoder (SE), SE-AVAE and AVAE-SS on\n"
+            "ColorMNIST and CelebA, scored by the adversarial accuracy of linear probes on the\n"
+            "representation, reconstruction MSE and FID. Run `keras-avae COMMAND --help` for the flags."
+        ),
+        epilog=(
+            "scales: every command has presets (--scale): 'tiny' for tests, 'small' for two CPU cores\n"
+            "(the default), 'paper' for Appendix F's settings on a GPU; each size flag overrides its preset.\n"
+            "outputs: a run directory with model.keras, config.json, metrics.json, summary.md, figures/\n"
+            "and TensorBoard logs/ (tensorboard --logdir DIR)."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {keras_avae.__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help="what to do")
+    _train_parser(subparsers)
+    _evaluate_parser(subparsers)
+    reproduce = subparsers.add_parser(
+        "reproduce",
+        help="reproduce a table or figure of the paper: table1, rho-sweep, celeba",
+        formatter_class=_FORMATTER,
+        description="Reproduce a result of the paper; run `keras-avae reproduce EXPERIMENT --help` for its flags.",
+    )
+    experiments = reproduce.add_subparsers(
+        dest="experiment", required=True, metavar="EXPERIMENT", help="the result to reproduce"
+    )
+    _table1_parser(experiments)
+    _rho_sweep_parser(experiments)
+    _celeba_parser(experiments)
+    return parser
+
+
+def settings(args):
+    """The settings a parsed command line passes to its library function (None: left to the default)."""
+    return {key: value for key, value in vars(args).items() if key not in ("command", "experiment", "handler")}
+
+
+def run(argv=None):
+    """Parses `argv` (default `sys.argv[1:]`), runs the command and returns its result."""
+    args = build_parser().parse_args(argv)
+    return args.handler(settings(args))
+
+
+def main(argv=None):
+    """The `keras-avae` console script: runs the command; returns the exit status.
+
+    A missing data set is reported in one line, with the loader's instructions, and status 1.
+    """
+    try:
+        run(argv)
+    except FileNotFoundError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

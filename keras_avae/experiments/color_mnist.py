@@ -1,0 +1,445 @@
+"""ColorMNIST experiments: train one model (`train`) and evaluate a saved one (`evaluate`).
+
+Section 4 of Cemgil et al. (2020): i) train an encoder-decoder pair without
+labels; ii) freeze the encoder and fit a linear classifier on its mean f^mu
+per task (digit, colour); iii) attack encoder + classifier with L-inf PGD.
+Besides the robust accuracy, the decoder is scored by its reconstruction
+MSE and the FID of its samples.
+
+FID extractor. The standard InceptionV3 weights cannot be downloaded on
+machines without a network, so unless `inception_weights` names a local
+weights file, FID uses the 128-d penultimate features of a small ColorMNIST
+classifier (digit x colour, 70 classes) trained here on the training images
+and saved as `fid_extractor.keras` (pass it back as `fid_extractor` so that
+FIDs of several runs compare). Such FIDs compare models with each other, not
+with the paper's InceptionV3 numbers.
+
+Data. MNIST is read from `data`, else `$KERAS_AVAE_MNIST_PATH`, else
+`../shared/data/mnist.npz` next to the repository, else downloaded. Colours
+are drawn with seed 0 for every run, so runs with different seeds are scored
+on the same images.
+
+Example:
+    metrics = train({"model": "avae", "arch": "mlp", "scale": "small", "out": "runs/avae_mlp"})
+    metrics = evaluate({"model_path": "runs/avae_mlp/model.keras", "attack_steps": 20, "restarts": 2})
+"""
+
+import os
+import time
+from pathlib import Path
+
+import keras
+
+from keras_avae import architectures
+from keras_avae.callbacks import robustness
+from keras_avae.datasets.color_mnist import (
+    COLOR_NAMES,
+    MAX_PIXEL_VALUE,
+    MNIST_PATH_ENV_VAR,
+    NUM_DIGITS,
+    color_mnist,
+)
+from keras_avae.experiments import protocol
+from keras_avae.experiments.fid_scorer import FIDScorer
+from keras_avae.experiments.scale import TRAIN_SCALES
+
+SHARED_MNIST_PATH = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mnist.npz"
+"""The project's local MNIST copy, used when neither `data` nor the env var is set."""
+
+DATA_SEED = 0
+"""Seed of the colours, the same for every run."""
+
+ARCHITECTURES = {"mlp": architectures.mlp, "conv": architectures.conv}
+"""The ColorMNIST networks of Appendix F."""
+
+NUM_COLORS = len(COLOR_NAMES)
+
+EXTRACTOR_FEATURES = 128
+"""Width of the FID classifier's penultimate layer (its features)."""
+
+EXTRACTOR_BATCH_SIZE = 128
+EXTRACTOR_LEARNING_RATE = 1e-3
+
+TRAIN_DEFAULTS = {
+    **protocol.RUN_DEFAULTS,
+    "model": "avae",
+    "arch": "mlp",
+    "scale": "small",
+    "data": None,
+    "pretrained": None,
+}
+"""Settings of `train` (see `protocol.RUN_DEFAULTS`), plus:
+
+- data: path of a local mnist.npz.
+- pretrained: for `model="avae_ss"`, a saved model to post-train; None trains a VAE first.
+"""
+
+EVALUATE_DEFAULTS = {
+    "model_path": None,
+    "data": None,
+    "out": None,
+    "train_size": 10000,
+    "test_size": 2000,
+    "attack_size": None,
+    "epsilons": list(protocol.EPSILONS),
+    "attack_steps": robustness.DEFAULT_ATTACK_STEPS,
+    "restarts": robustness.DEFAULT_RESTARTS,
+    "losses": list(protocol.LOSSES),
+    "batch_size": robustness.DEFAULT_BATCH_SIZE,
+    "seed": 0,
+    "model_name": None,
+    "json": None,
+    "sanity_check": False,
+    "fid": True,
+    "fid_samples": 2000,
+    "fid_extractor": None,
+    "inception_weights": None,
+    "extractor_epochs": TRAIN_SCALES["small"].extractor_epochs,
+    "figures": True,
+    "verbose": 1,
+}
+"""Settings of `evaluate`. Defaults: probes on 10,000 training images, 2,000 test images
+attacked with Appendix F's 40 PGD steps x 10 restarts, FID on 2,000 images.
+
+- model_path: the saved model (required). out: run directory (default
+  `<model folder>/evaluation`). attack_size: test images attacked (default all).
+- batch_size: test images per attacked batch. model_name: the row label.
+- json: also write the robust accuracies in `robustness.to_json`'s layout there.
+- sanity_check: also run `RobustnessEvaluator.sanity_check`.
+"""
+
+
+# --------------------------------------------------------------------- data
+
+
+def resolve_data_path(data=None):
+    """The MNIST file to read: `data`, else the env var, else the shared copy, else None (download)."""
+    if data:
+        return os.fspath(data)
+    if os.environ.get(MNIST_PATH_ENV_VAR):
+        return os.environ[MNIST_PATH_ENV_VAR]
+    if SHARED_MNIST_PATH.exists():
+        return os.fspath(SHARED_MNIST_PATH)
+    return None
+
+
+def load_data(path, train_size, test_size):
+    """The first `train_size` training and `test_size` test images of ColorMNIST."""
+    train = color_mnist("train", path=path, seed=DATA_SEED, limit=train_size)
+    test = color_mnist("test", path=path, seed=DATA_SEED, limit=test_size)
+    return train, test
+
+
+def experiment_data(train_data, test_data, source):
+    """The `data` dict of `protocol.run_one` for ColorMNIST arrays."""
+    return {
+        "train_inputs": train_data[0],
+        "probe_data": train_data,
+        "test_data": test_data,
+        "num_train": len(train_data[0]),
+        "source": source,
+    }
+
+
+def networks(config, input_shape):
+    """The encoder and decoder of `config["arch"]` (Appendix F; the MLP's size may come from the scale)."""
+    arch = config["arch"]
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"`arch` must be one of {tuple(ARCHITECTURES)}. Received: arch={arch!r}")
+    kwargs = {"latent_dim": config["latent_dim"], "input_shape": input_shape}
+    if arch == "mlp":
+        for key, name in (("mlp_hidden_units", "hidden_units"), ("mlp_hidden_layers", "hidden_layers")):
+            if config.get(key) is not None:
+                kwargs[name] = config[key]
+    return ARCHITECTURES[arch](**kwargs)
+
+
+def build_model(config, input_shape, pretrained=None):
+    """The model of a resolved `train` config (`resolve_train_config`), built, not compiled."""
+    return protocol.model_from_config(config, networks, input_shape, pretrained)
+
+
+# ------------------------------------------------------------ FID extractor
+
+
+def fid_classifier(input_shape=(28, 28, 3), num_classes=NUM_DIGITS * NUM_COLORS):
+    """A small convnet classifying ColorMNIST into digit x colour; its `features` layer is the FID extractor."""
+    inputs = keras.Input(input_shape, name="x")
+    h = keras.layers.Conv2D(32, 3, strides=2, padding="same", activation="relu", name="conv_0")(inputs)
+    h = keras.layers.Conv2D(64, 3, strides=2, padding="same", activation="relu", name="conv_1")(h)
+    h = keras.layers.Flatten(name="flatten")(h)
+    features = keras.layers.Dense(EXTRACTOR_FEATURES, activation="relu", name="features")(h)
+    logits = keras.layers.Dense(num_classes, name="logits")(features)
+    return keras.Model(inputs, logits, name="color_mnist_classifier")
+
+
+def joint_labels(labels):
+    """The 70-class label digit * 7 + colour."""
+    return labels["digit"] * NUM_COLORS + labels["color"]
+
+
+def train_fid_extractor(train_data, test_data=None, epochs=3, seed=0, verbose=0):
+    """Trains `fid_classifier` and returns its feature model and a description.
+
+    Returns:
+        `(features, info)`: `features` maps images to the `(batch, 128)`
+        penultimate ReLU features (a Keras model named
+        "color_mnist_classifier_features"); `info` has `description`,
+        `epochs`, `num_train` and `test_accuracy` (on `test_data`, if given).
+    """
+    keras.utils.set_random_seed(seed)
+    x_train, train_labels = train_data
+    classifier = fid_classifier(x_train.shape[1:])
+    classifier.compile(
+        optimizer=keras.optimizers.Adam(EXTRACTOR_LEARNING_RATE),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    classifier.fit(
+        x_train, joint_labels(train_labels), epochs=epochs, batch_size=EXTRACTOR_BATCH_SIZE, verbose=verbose
+    )
+    accuracy = None
+    if test_data is not None:
+        x_test, test_labels = test_data
+        scores = classifier.evaluate(x_test, joint_labels(test_labels), verbose=0, return_dict=True)
+        accuracy = float(scores["accuracy"])
+    features = keras.Model(
+        classifier.input, classifier.get_layer("features").output, name="color_mnist_classifier_features"
+    )
+    description = (
+        f"a ColorMNIST digit x colour classifier trained here ({len(x_train)} images, {epochs} epoch(s)"
+        + (f", test accuracy {100 * accuracy:.1f}%" if accuracy is not None else "")
+        + f"), its {EXTRACTOR_FEATURES}-d penultimate features"
+    )
+    info = {"description": description, "epochs": epochs, "num_train": len(x_train), "test_accuracy": accuracy}
+    return features, info
+
+
+def fid_scorer_for(config, train_data, test_data, out):
+    """The `FIDScorer` that `config` asks for, or None when `config["fid"]` is off.
+
+    `inception_weights` (a local InceptionV3 weights file) uses the standard
+    extractor; `fid_extractor` loads a saved feature model; otherwise a
+    ColorMNIST classifier is trained (`train_fid_extractor`) and saved to
+    `out/fid_extractor.keras`. Real images: the first `fid_samples` test images.
+    """
+    if not config["fid"]:
+        return None
+    if config.get("inception_weights") and config.get("fid_extractor"):
+        raise ValueError("Pass either `inception_weights` or `fid_extractor`, not both.")
+    real = test_data[0][: config["fid_samples"]]
+    if config.get("inception_weights"):
+        path = os.fspath(config["inception_weights"])
+        return FIDScorer(real, weights=path, description=f"InceptionV3 pool3 (weights {path})", seed=config["seed"])
+    if config.get("fid_extractor"):
+        path = os.fspath(config["fid_extractor"])
+        extractor = keras.models.load_model(path)
+        description = f"{extractor.name} loaded from {path}"
+        return FIDScorer(real, feature_extractor=extractor, description=description, seed=config["seed"])
+    extractor, info = train_fid_extractor(
+        train_data, test_data, epochs=config["extractor_epochs"], seed=config["seed"], verbose=0
+    )
+    path = Path(out) / "fid_extractor.keras"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    extractor.save(path)
+    description = f"{info['description']}, saved as {path}"
+    return FIDScorer(real, feature_extractor=extractor, description=description, seed=config["seed"])
+
+
+# -------------------------------------------------------------------- train
+
+
+def resolve_train_config(overrides=None):
+    """Every setting of `train`: `TRAIN_DEFAULTS`, then `overrides`, then the scale's values."""
+    config, scale = protocol.resolve_config(TRAIN_DEFAULTS, overrides, TRAIN_SCALES)
+    protocol.check_model_name(config["model"])
+    if config["arch"] not in ARCHITECTURES:
+        raise ValueError(f"`arch` must be one of {tuple(ARCHITECTURES)}. Received: arch={config['arch']!r}")
+    if config["pretrained"] is not None and config["model"] != "avae_ss":
+        raise ValueError(f"`pretrained` is only for model='avae_ss'. Received: model={config['model']!r}")
+    config = protocol.fill_from_scale(config, scale, config["arch"])
+    if config["out"] is None:
+        config["out"] = os.path.join("runs", f"{config['model']}_{config['arch']}")
+    config["out"] = os.fspath(config["out"])
+    return config
+
+
+def train(overrides=None):
+    """Trains and evaluates one model on ColorMNIST and writes its run directory.
+
+    Args:
+        overrides: dict of settings (keys of `TRAIN_DEFAULTS`); the rest keep
+            their defaults and the scale's values.
+
+    Returns:
+        The metrics dict written to `<out>/metrics.json`: `config`,
+        `num_train`, `num_test`, `train_seconds`, `seconds_per_step`,
+        `train_terms`, `test_terms`, `test_reconstruction_mse` (Table 1's
+        scale), `test_reconstruction_sse` (and `_255`), `probe_accuracy`,
+        `accuracy` (robust, task -> radius -> accuracy), `fid`, `fid_extractor`.
+    """
+    config = resolve_train_config(overrides)
+    data_path = resolve_data_path(config["data"])
+    train_data, test_data = load_data(data_path, config["train_size"], config["test_size"])
+    data = experiment_data(train_data, test_data, data_path)
+    out = Path(config["out"])
+    fid_scorer = fid_scorer_for(config, train_data, test_data, out)
+    pretrained, reference = None, None
+    if config["model"] == "avae_ss":
+        if config["pretrained"]:
+            pretrained = keras.models.load_model(config["pretrained"])
+        else:
+            vae_config = {
+                **config, "model": "vae", "out": os.fspath(out / "vae"), "robustness": False, "figures": False
+            }
+            if config["verbose"]:
+                print(f"AVAE-SS post-trains a VAE: training one first, in {vae_config['out']}")
+            pretrained, reference = protocol.run_one(vae_config, data, networks)
+    model, metrics = protocol.run_one(
+        config, data, networks, fid_scorer=fid_scorer, pretrained=pretrained, reference=reference
+    )
+    metrics["test_reconstruction_sse_255"] = metrics["test_reconstruction_sse"] * MAX_PIXEL_VALUE**2
+    protocol.write_json(out / "metrics.json", metrics)
+    print(train_report(metrics))
+    return metrics
+
+
+def train_report(metrics):
+    """The headline numbers of a `train` run, as text."""
+    config = metrics["config"]
+    lines = [
+        f"\n{metrics['label']} / {metrics['arch']}: {metrics['num_train']} training images, "
+        f"{config['epochs']} epoch(s) in {metrics['train_seconds']:.1f} s "
+        f"({1000 * (metrics['seconds_per_step'] or 0):.1f} ms per step)",
+        f"Test ELBO per image (nats): {metrics['test_terms'].get('elbo', float('nan')):.1f}",
+        f"Test reconstruction error of g(f^mu(x)) over {metrics['num_test']} images: MSE "
+        f"{metrics['test_reconstruction_mse']:.1f} per pixel in 0..255 units (Table 1's scale); "
+        f"{metrics['test_reconstruction_sse']:.2f} per image, summed, pixels in [0, 1]",
+        "Linear-probe test accuracy of f^mu: "
+        + ", ".join(f"{task} {accuracy:.4f}" for task, accuracy in metrics["probe_accuracy"].items()),
+    ]
+    if metrics.get("time_factor") is not None:
+        lines.append(f"Time factor (seconds per step relative to the VAE): ×{metrics['time_factor']:.2f}")
+    if metrics.get("accuracy"):
+        lines += ["Adversarial accuracy in % (Table 1's layout):", protocol.results_table([metrics])]
+    if metrics.get("fid") is not None:
+        fid = metrics["fid_extractor"]
+        lines.append(
+            f"FID {metrics['fid']:.2f}: {fid['generated_images']} samples vs {fid['real_images']} test images, "
+            f"extractor: {fid['extractor']}"
+        )
+    lines.append(f"Saved {metrics['out']}/model.keras, config.json, metrics.json, summary.md, figures/ and logs/")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------- evaluate
+
+
+def resolve_evaluate_config(overrides=None):
+    """Every setting of `evaluate`: `EVALUATE_DEFAULTS` updated with `overrides`."""
+    overrides = dict(overrides or {})
+    unknown = sorted(set(overrides) - set(EVALUATE_DEFAULTS))
+    if unknown:
+        raise ValueError(f"Unknown settings {unknown}; the known ones are {sorted(EVALUATE_DEFAULTS)}.")
+    config = {**EVALUATE_DEFAULTS, **{key: value for key, value in overrides.items() if value is not None}}
+    if not config["model_path"]:
+        raise ValueError("`model_path` is required: the saved model (.keras) to evaluate.")
+    config["model_path"] = os.fspath(config["model_path"])
+    if config["out"] is None:
+        config["out"] = os.fspath(Path(config["model_path"]).parent / "evaluation")
+    for key in ("epsilons", "losses"):
+        config[key] = list(config[key])
+    return config
+
+
+def evaluate(overrides=None):
+    """Evaluates a saved model on ColorMNIST: robust accuracy (Table 1), MSE and FID.
+
+    Fits linear probes on f^mu of the training images, attacks encoder +
+    probe with `RobustnessEvaluator` at each radius, prints the table, and
+    writes `<out>/metrics.json`, `config.json`, `summary.md` and figures (and
+    `json`, if set, in `robustness.to_json`'s layout).
+
+    Returns:
+        The metrics dict; `accuracy[task][radius]` holds the robust accuracies
+        (radii as strings, `protocol.accuracy_from_json` turns them into floats).
+    """
+    config = resolve_evaluate_config(overrides)
+    model = keras.models.load_model(config["model_path"])
+    if not model.compiled:  # a model saved before `compile`; `evaluate` reports its test terms
+        model.compile()
+    model_name = config["model_name"] or type(model).__name__
+    data_path = resolve_data_path(config["data"])
+    train_data, test_data = load_data(data_path, config["train_size"], config["test_size"])
+    out = Path(config["out"])
+    evaluator = protocol.make_evaluator(
+        train_data,
+        test_data,
+        attack_size=config["attack_size"],
+        epsilons=config["epsilons"],
+        attack_steps=config["attack_steps"],
+        restarts=config["restarts"],
+        losses=config["losses"],
+        batch_size=config["batch_size"],
+        seed=config["seed"],
+    )
+    fid_scorer = fid_scorer_for(config, train_data, test_data, out)
+    start = time.perf_counter()
+    evaluation = protocol.evaluate_model(
+        model, test_data, evaluator, fid_scorer=fid_scorer, sanity_check=config["sanity_check"]
+    )
+    seconds = time.perf_counter() - start
+    results = protocol.accuracy_from_json(evaluation["accuracy"])
+    metrics = {
+        "model": model_name,
+        "label": model_name,
+        "arch": getattr(model.encoder, "name", None),
+        "model_path": config["model_path"],
+        "config": config,
+        "data_path": data_path,
+        "out": os.fspath(out),
+        "num_train": int(len(train_data[0])),
+        "num_test": int(len(test_data[0])),
+        "num_attacked": int(len(evaluator.test_data[0])),
+        **evaluation,
+        "fid_extractor": fid_scorer.get_config() if fid_scorer is not None else None,
+        "robustness_config": evaluator.get_config(),
+    }
+    print(
+        f"\n{model_name} ({config['model_path']}): linear probes on f^mu fitted on {metrics['num_train']} "
+        f"training images, attacked on {metrics['num_attacked']} test images with L-inf PGD, "
+        f"{config['attack_steps']} steps x {config['restarts']} starts x losses {', '.join(config['losses'])}; "
+        "adversarial accuracy in %:\n"
+    )
+    print(robustness.to_markdown(results, model_name=model_name))
+    print(
+        f"Reconstruction MSE (per pixel, 0..255 units) on {metrics['num_test']} test images: "
+        f"{metrics['test_reconstruction_mse']:.1f}"
+    )
+    if metrics["fid"] is not None:
+        print(f"FID {metrics['fid']:.2f} (extractor: {metrics['fid_extractor']['extractor']})")
+    print(f"Evaluated in {seconds:.1f} s.")
+    if config["sanity_check"]:
+        report = metrics["sanity_check"]
+        if report["passed"]:
+            print("Sanity checks passed.")
+        else:
+            print("Sanity checks FAILED:\n  " + "\n  ".join(report["problems"]))
+    if config["figures"]:
+        metrics["figures"] = protocol.run_figures(out / "figures", model, model_name, test_data[0], metrics["accuracy"])
+    protocol.write_run(out, config, metrics, data_path)
+    if config["json"]:
+        document_config = {
+            **evaluator.get_config(), "model_path": config["model_path"], "data_path": data_path, "seconds": seconds
+        }
+        path = Path(config["json"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(robustness.to_json(results, model_name=model_name, config=document_config) + "\n")
+        print(f"Wrote {path}")
+    print(f"Wrote {out}/metrics.json, config.json, summary.md" + (" and figures/" if config["figures"] else ""))
+    return metrics
+
+
+def robust_accuracy(metrics):
+    """`results[task][epsilon]` (float radii) of a metrics dict, as `RobustnessEvaluator.evaluate` returns."""
+    return protocol.accuracy_from_json(metrics["accuracy"])

@@ -1,0 +1,279 @@
+"""Presets of an experiment's size: `tiny` (tests), `small` (two CPU cores), `paper` (Appendix F).
+
+A `Scale` fixes every number that decides how long an experiment runs: how
+many images it trains and tests on, for how many epochs, the PGD budgets in
+training and evaluation, and the FID sample size. Each command has its own
+presets, because one model and a table of fourteen models have different
+budgets; any field can be overridden by its command-line flag.
+
+What the paper states (Appendix F and the Table 1 caption) and what is our
+choice:
+
+- `paper`: Adam with learning rate 1e-4; on ColorMNIST, PGD with 20 steps and
+  no restarts in training, 40 steps and 10 restarts in evaluation, the full
+  60,000 / 10,000 images; on CelebA, 5 training steps (20 for SE^20), 20
+  evaluation steps and 10 restarts. The paper states neither the number of
+  epochs nor the batch size: 100 epochs (ColorMNIST) and 20 (CelebA), batch
+  64, are our choices, as are the FID sample sizes.
+- `small`: our budget for two CPU cores (see each preset's description).
+- `tiny`: a few dozen images and single steps, for tests; numbers mean nothing.
+
+Example:
+    scale = TABLE1_SCALES["small"]
+    scale.epochs_for("conv")        # 3
+"""
+
+import dataclasses
+import math
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Scale:
+    """The sizes and budgets of one preset.
+
+    Args:
+        name: the preset's name (`--scale`).
+        description: one sentence on what it is for and how long it takes.
+        train_size: training images (the first ones of the split).
+        test_size: test images for reconstruction MSE, probe accuracy and the
+            real side of FID.
+        attack_size: the first `attack_size` test images are attacked.
+        epochs: training epochs, an int or a dict architecture -> int.
+        batch_size: images per training step.
+        learning_rate: Adam's learning rate.
+        train_attack_steps: PGD steps per training step of SE and SE-AVAE;
+            None keeps each row's own budget (CelebA's SE^5 and SE^20).
+        attack_steps: PGD steps per start in evaluation.
+        restarts: PGD starts per attack loss in evaluation.
+        latent_dim: size of z (the paper's 64).
+        mlp_hidden_units: units per hidden layer of the MLP; None is the paper's 200.
+        mlp_hidden_layers: hidden layers of the MLP; None is the paper's 4.
+        fid_samples: generated images (and real test images) per FID.
+        extractor_epochs: epochs of the ColorMNIST classifier trained as the FID extractor.
+        probe_train_size: CelebA: training images the linear probes are fitted on.
+        image_size: CelebA: side of the square images.
+    """
+
+    name: str
+    description: str
+    train_size: int | None
+    test_size: int | None
+    attack_size: int | None
+    epochs: int | dict
+    batch_size: int
+    learning_rate: float
+    train_attack_steps: int | None
+    attack_steps: int
+    restarts: int
+    latent_dim: int = 64
+    mlp_hidden_units: int | None = None
+    mlp_hidden_layers: int | None = None
+    fid_samples: int = 10000
+    extractor_epochs: int = 3
+    probe_train_size: int | None = None
+    image_size: int | None = None
+
+    def epochs_for(self, arch):
+        """The number of epochs for architecture `arch`."""
+        if isinstance(self.epochs, dict):
+            if arch not in self.epochs:
+                raise ValueError(
+                    f"Scale {self.name!r} sets epochs for {sorted(self.epochs)}, not for arch={arch!r}."
+                )
+            return self.epochs[arch]
+        return self.epochs
+
+    def to_dict(self):
+        """The preset as a JSON-friendly dict."""
+        return dataclasses.asdict(self)
+
+
+OVERRIDABLE_FIELDS = (
+    "train_size",
+    "test_size",
+    "attack_size",
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "train_attack_steps",
+    "attack_steps",
+    "restarts",
+    "latent_dim",
+    "fid_samples",
+    "extractor_epochs",
+)
+"""The fields a command-line flag of the same name (dashes for underscores) overrides."""
+
+MNIST_TRAIN_SIZE = 60000
+MNIST_TEST_SIZE = 10000
+
+_TINY = dict(
+    train_size=64,
+    test_size=32,
+    attack_size=32,
+    epochs=1,
+    batch_size=16,
+    learning_rate=1e-3,
+    train_attack_steps=1,
+    attack_steps=1,
+    restarts=1,
+    latent_dim=8,
+    mlp_hidden_units=32,
+    mlp_hidden_layers=1,
+    fid_samples=32,
+    extractor_epochs=1,
+)
+
+_PAPER_COLOR_MNIST = dict(
+    train_size=MNIST_TRAIN_SIZE,
+    test_size=MNIST_TEST_SIZE,
+    attack_size=MNIST_TEST_SIZE,
+    epochs=100,
+    batch_size=64,
+    learning_rate=1e-4,
+    train_attack_steps=20,
+    attack_steps=40,
+    restarts=10,
+    fid_samples=MNIST_TEST_SIZE,
+    extractor_epochs=5,
+)
+
+TRAIN_SCALES = {
+    "tiny": Scale(
+        name="tiny",
+        description="tests only: 64 training images, 1 epoch, a 1-layer MLP of 32 units, latent 8; seconds.",
+        **_TINY,
+    ),
+    "small": Scale(
+        name="small",
+        description=(
+            "one model on two CPU cores: 10,000 training images, 50 epochs, Adam 1e-3; "
+            "5 PGD steps per SE training step; evaluation attacks 1,000 test images with "
+            "20 steps x 2 restarts; FID on 2,000 images. About 2-3 minutes for the MLP VAE "
+            "or AVAE, much longer for conv and for SE."
+        ),
+        train_size=10000,
+        test_size=2000,
+        attack_size=1000,
+        epochs=50,
+        batch_size=64,
+        learning_rate=1e-3,
+        train_attack_steps=5,
+        attack_steps=20,
+        restarts=2,
+        fid_samples=2000,
+        extractor_epochs=3,
+    ),
+    "paper": Scale(
+        name="paper",
+        description=(
+            "Appendix F: all 60,000 / 10,000 images, Adam 1e-4, PGD 20 steps in training, "
+            "40 steps x 10 restarts in evaluation; 100 epochs and batch 64 are our choices. "
+            "Needs a GPU."
+        ),
+        **_PAPER_COLOR_MNIST,
+    ),
+}
+"""Presets of `keras-avae train` and `examples/train_color_mnist.py` (one model)."""
+
+TABLE1_SCALES = {
+    "tiny": Scale(
+        name="tiny",
+        description="tests only: 64 training images, 1 epoch, single PGD steps; under a minute for 7 MLP rows.",
+        **_TINY,
+    ),
+    "small": Scale(
+        name="small",
+        description=(
+            "the whole table on two CPU cores in under an hour (about 25 minutes estimated from "
+            "measured step and evaluation times: 6 for mlp, 18 for conv): 10,000 training images, Adam 1e-3, "
+            "20 epochs for the MLP (3,140 steps) and 3 for the convnet (471 steps, "
+            "whose steps cost about 10x more); 5 PGD steps per SE training step; evaluation "
+            "attacks 500 test images with 10 steps x 2 restarts x 2 losses; MSE, probe "
+            "accuracy and FID on 1,000 test images."
+        ),
+        train_size=10000,
+        test_size=1000,
+        attack_size=500,
+        epochs={"mlp": 20, "conv": 3},
+        batch_size=64,
+        learning_rate=1e-3,
+        train_attack_steps=5,
+        attack_steps=10,
+        restarts=2,
+        fid_samples=1000,
+        extractor_epochs=2,
+    ),
+    "paper": Scale(
+        name="paper",
+        description=TRAIN_SCALES["paper"].description,
+        **_PAPER_COLOR_MNIST,
+    ),
+}
+"""Presets of `keras-avae reproduce table1` and `reproduce rho-sweep` (ColorMNIST, many models)."""
+
+CELEBA_SCALES = {
+    "tiny": Scale(
+        name="tiny",
+        description="tests only: 16x16 images, 32 training images, 1 epoch, single PGD steps.",
+        train_size=32,
+        test_size=16,
+        attack_size=16,
+        epochs=1,
+        batch_size=8,
+        learning_rate=1e-3,
+        train_attack_steps=1,
+        attack_steps=1,
+        restarts=1,
+        latent_dim=8,
+        fid_samples=16,
+        probe_train_size=32,
+        image_size=16,
+    ),
+    "small": Scale(
+        name="small",
+        description=(
+            "one GPU, a few hours: 20,000 training images, 10 epochs, Adam 1e-4; probes on "
+            "10,000 images; 1,000 test images attacked with 20 steps x 2 restarts; FID on "
+            "2,000 images."
+        ),
+        train_size=20000,
+        test_size=2000,
+        attack_size=1000,
+        epochs=10,
+        batch_size=64,
+        learning_rate=1e-4,
+        train_attack_steps=None,
+        attack_steps=20,
+        restarts=2,
+        fid_samples=2000,
+        probe_train_size=10000,
+        image_size=64,
+    ),
+    "paper": Scale(
+        name="paper",
+        description=(
+            "Appendix F: the whole training split, Adam 1e-4, SE^5 and SE^20, evaluation with "
+            "20 steps x 10 restarts; 20 epochs, batch 64, probes on 20,000 training images, "
+            "10,000 test images (2,000 attacked) and FID on 10,000 are our choices. Needs a GPU."
+        ),
+        train_size=None,
+        test_size=10000,
+        attack_size=2000,
+        epochs=20,
+        batch_size=64,
+        learning_rate=1e-4,
+        train_attack_steps=None,
+        attack_steps=20,
+        restarts=10,
+        fid_samples=10000,
+        probe_train_size=20000,
+        image_size=64,
+    ),
+}
+"""Presets of `keras-avae reproduce celeba` (Tables 2 and 3)."""
+
+
+def steps_per_epoch(num_train, batch_size):
+    """Training steps in one pass over `num_train` images."""
+    return max(1, math.ceil(num_train / batch_size))

@@ -1,0 +1,78 @@
+"""Tests for keras_avae/experiments/color_mnist.py (named apart from tests/datasets/test_color_mnist.py)."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+import keras_avae
+from keras_avae.datasets.color_mnist import MNIST_PATH_ENV_VAR
+from keras_avae.experiments import FIDScorer, color_mnist
+
+NUM_TRAIN, NUM_TEST = 48, 24
+
+
+@pytest.fixture(autouse=True)
+def _no_env_path(monkeypatch):
+    monkeypatch.delenv(MNIST_PATH_ENV_VAR, raising=False)
+
+
+@pytest.fixture
+def fake_mnist(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "mnist.npz"
+    np.savez(
+        path,
+        x_train=rng.integers(0, 256, size=(NUM_TRAIN, 28, 28), dtype=np.uint8),
+        y_train=rng.integers(0, 10, size=NUM_TRAIN, dtype=np.uint8),
+        x_test=rng.integers(0, 256, size=(NUM_TEST, 28, 28), dtype=np.uint8),
+        y_test=rng.integers(0, 10, size=NUM_TEST, dtype=np.uint8),
+    )
+    return path
+
+
+def test_fid_extractor_is_a_colour_digit_classifier(fake_mnist, tmp_path):
+    train, test = color_mnist.load_data(str(fake_mnist), NUM_TRAIN, NUM_TEST)
+    features, info = color_mnist.train_fid_extractor(train, test, epochs=1)
+    assert features.name == "color_mnist_classifier_features"
+    assert features.output_shape == (None, color_mnist.EXTRACTOR_FEATURES)
+    assert color_mnist.fid_classifier().output_shape == (None, 70)
+    assert 0 <= info["test_accuracy"] <= 1 and info["num_train"] == NUM_TRAIN
+    np.testing.assert_array_equal(color_mnist.joint_labels({"digit": np.array([9]), "color": np.array([6])}), [69])
+
+    config = {
+        "fid": True, "fid_samples": 10, "extractor_epochs": 1, "seed": 0, "fid_extractor": None, "inception_weights": None
+    }
+    scorer = color_mnist.fid_scorer_for(config, train, test, tmp_path)
+    assert isinstance(scorer, FIDScorer) and scorer.samples == 10
+    assert (tmp_path / "fid_extractor.keras").is_file()
+    saved = {**config, "fid_extractor": str(tmp_path / "fid_extractor.keras")}
+    reloaded = color_mnist.fid_scorer_for(saved, train, test, tmp_path / "b")
+    assert "loaded from" in reloaded.description and not (tmp_path / "b").exists()
+    assert color_mnist.fid_scorer_for({**config, "fid": False}, train, test, tmp_path) is None
+    with pytest.raises(ValueError, match="either `inception_weights` or `fid_extractor`"):
+        color_mnist.fid_scorer_for({**config, "fid_extractor": "a", "inception_weights": "b"}, train, test, tmp_path)
+
+
+def test_resolve_train_config_checks_its_settings():
+    with pytest.raises(ValueError, match="`pretrained` is only for model='avae_ss'"):
+        color_mnist.resolve_train_config({"model": "vae", "pretrained": "vae.keras"})
+    with pytest.raises(ValueError, match="`arch` must be one of"):
+        color_mnist.resolve_train_config({"arch": "resnet"})
+    with pytest.raises(ValueError, match="Unknown settings"):
+        color_mnist.resolve_train_config({"rows": ["VAE"]})
+    tiny = color_mnist.resolve_train_config({"scale": "tiny", "model": "se"})
+    assert (tiny["mlp_hidden_units"], tiny["latent_dim"], tiny["train_attack_steps"]) == (32, 8, 1)
+
+
+def test_avae_ss_trains_its_vae_first(fake_mnist, tmp_path):
+    out = tmp_path / "ss"
+    metrics = color_mnist.train(
+        {"model": "avae_ss", "scale": "tiny", "data": str(fake_mnist), "out": str(out), "verbose": 0,
+         "fid": False, "figures": False, "epsilons": [0.0]}
+    )
+    assert type(keras.models.load_model(out / "model.keras")) is keras_avae.AVAESelfSupervised
+    assert type(keras.models.load_model(out / "vae" / "model.keras")) is keras_avae.VAE
+    assert metrics["time_factor"] > 0
+    assert metrics["train_steps"] == json.loads((out / "vae" / "metrics.json").read_text())["train_steps"] == 3

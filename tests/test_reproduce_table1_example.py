@@ -1,0 +1,90 @@
+"""Tests for examples/reproduce_table1.py (`keras-avae reproduce table1`) at the tiny scale, on fake MNIST."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from keras_avae.datasets.color_mnist import MNIST_PATH_ENV_VAR
+from keras_avae.experiments import table1
+
+EXAMPLE_PATH = Path(__file__).resolve().parents[1] / "examples" / "reproduce_table1.py"
+NUM_TRAIN, NUM_TEST = 48, 24
+
+
+def _load_example():
+    spec = importlib.util.spec_from_file_location("reproduce_table1", EXAMPLE_PATH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+example = _load_example()
+
+
+@pytest.fixture(autouse=True)
+def _no_env_path(monkeypatch):
+    monkeypatch.delenv(MNIST_PATH_ENV_VAR, raising=False)
+
+
+@pytest.fixture
+def fake_mnist(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "mnist.npz"
+    np.savez(
+        path,
+        x_train=rng.integers(0, 256, size=(NUM_TRAIN, 28, 28), dtype=np.uint8),
+        y_train=rng.integers(0, 10, size=NUM_TRAIN, dtype=np.uint8),
+        x_test=rng.integers(0, 256, size=(NUM_TEST, 28, 28), dtype=np.uint8),
+        y_test=rng.integers(0, 10, size=NUM_TEST, dtype=np.uint8),
+    )
+    return path
+
+
+def test_tiny_table_has_the_seven_rows(fake_mnist, tmp_path, capsys):
+    out = tmp_path / "table1"
+    document = example.main(
+        ["--scale", "tiny", "--arch", "mlp", "--data", str(fake_mnist), "--out", str(out), "--verbose", "0",
+         "--epochs", "1", "--attack-steps", "1", "--restarts", "1"]
+    )
+    rows = document["architectures"]["mlp"]
+    assert [row["label"] for row in rows] == list(table1.ROW_LABELS)
+    assert document["config"]["train_attack_steps"] is None  # left to the scale: 1 at tiny
+    for row in rows:
+        assert list(row["accuracy"]) == ["digit", "color"]
+        for accuracies in row["accuracy"].values():
+            assert list(accuracies) == ["0", "0.1", "0.2"]
+            assert 0 <= accuracies["0.2"] <= accuracies["0.1"] <= accuracies["0"] <= 1
+        assert row["time_factor"] > 0 and row["test_reconstruction_mse"] > 0 and row["fid"] is not None
+        assert (Path(row["out"]) / "model.keras").is_file() and (Path(row["out"]) / "metrics.json").is_file()
+    by_label = {row["label"]: row for row in rows}
+    assert by_label["VAE"]["time_factor"] == 1.0
+    assert (by_label["SE_0.2"]["se_epsilon"], by_label["SE_0.2"]["train_attack_steps"]) == (0.2, 1)
+    # AVAE-SS keeps the VAE's decoder, and FID samples every model at the same latents.
+    assert by_label["AVAE-SS"]["fid"] == pytest.approx(by_label["VAE"]["fid"], rel=1e-4, abs=1e-4)
+
+    markdown = (out / "table1.md").read_text()
+    assert markdown == document["markdown"]
+    table = markdown.split("## MLP")[1].split("##")[0]
+    assert sum(line.startswith("| ") and not line.startswith("| Model") for line in table.splitlines()) == 7
+    header = "| Model | digit ε=0 | digit ε=0.1 | digit ε=0.2 | color ε=0 | color ε=0.1 | color ε=0.2 | Time | MSE | FID |"
+    assert header in markdown
+    assert "FID extractor: a ColorMNIST digit x colour classifier trained here" in markdown
+    assert "| AVAE | 97.3 | 88.1 | 54.8 | 100.0 | 99.8 | 87.7 | ×1.5 | 1371.9 | 15.46 |" in markdown  # the paper's row
+    saved = json.loads((out / "table1.json").read_text())
+    assert [row["label"] for row in saved["architectures"]["mlp"]] == list(table1.ROW_LABELS)
+    assert (out / "fid_extractor.keras").is_file()
+    figures = {path.name for path in (out / "figures").iterdir()}
+    assert figures == {
+        "mlp_accuracy_vs_epsilon_digit.png", "mlp_accuracy_vs_epsilon_color.png", "mlp_encode_decode_chains.png",
+    }
+    assert "| SE_0.1-AVAE |" in capsys.readouterr().out
+
+
+def test_rows_selection_brings_in_the_vae():
+    assert [row["label"] for row in table1.select_rows("AVAE-SS")] == ["VAE", "AVAE-SS"]
+    assert [row["label"] for row in table1.select_rows(["AVAE", "SE_0.1"])] == ["SE_0.1", "AVAE"]
+    with pytest.raises(ValueError, match="`rows` must list items from"):
+        table1.select_rows("VAE,GAN")
