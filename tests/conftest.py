@@ -52,3 +52,28 @@ def images():
 def make_networks():
     """The `tiny_networks` factory, for tests that need several fresh pairs."""
     return tiny_networks
+
+
+@pytest.fixture(autouse=True)
+def _no_mnist_path_from_the_environment(monkeypatch):
+    """Keep a caller's KERAS_AVAE_MNIST_PATH out of every test."""
+    monkeypatch.delenv("KERAS_AVAE_MNIST_PATH", raising=False)
+
+
+def _write_fake_mnist(path, num_train, num_test, seed=0):
+    """Random uint8 'digits' in the keras.datasets mnist.npz layout."""
+    rng = np.random.default_rng(seed)
+    np.savez(
+        path,
+        x_train=rng.integers(0, 256, size=(num_train, 28, 28), dtype=np.uint8),
+        y_train=rng.integers(0, 10, size=num_train, dtype=np.uint8),
+        x_test=rng.integers(0, 256, size=(num_test, 28, 28), dtype=np.uint8),
+        y_test=rng.integers(0, 10, size=num_test, dtype=np.uint8),
+    )
+    return path
+
+
+@pytest.fixture
+def write_fake_mnist():
+    """`write(path, num_train, num_test)`: a small fake mnist.npz, so tests need no real data."""
+    return _write_fake_mnist

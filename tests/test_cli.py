@@ -10,12 +10,10 @@ import sys
 from pathlib import Path
 
 import keras
-import numpy as np
 import pytest
 
 import keras_avae
 from keras_avae import cli
-from keras_avae.datasets.color_mnist import MNIST_PATH_ENV_VAR
 from keras_avae.experiments import celeba, color_mnist, rho_sweep, table1
 
 SUBCOMMANDS = {
@@ -28,24 +26,9 @@ SUBCOMMANDS = {
 NUM_TRAIN, NUM_TEST = 80, 40
 
 
-@pytest.fixture(autouse=True)
-def _no_env_path(monkeypatch):
-    monkeypatch.delenv(MNIST_PATH_ENV_VAR, raising=False)
-
-
 @pytest.fixture
-def fake_mnist(tmp_path):
-    """Random uint8 'digits' in the mnist.npz layout."""
-    rng = np.random.default_rng(0)
-    path = tmp_path / "mnist.npz"
-    np.savez(
-        path,
-        x_train=rng.integers(0, 256, size=(NUM_TRAIN, 28, 28), dtype=np.uint8),
-        y_train=rng.integers(0, 10, size=NUM_TRAIN, dtype=np.uint8),
-        x_test=rng.integers(0, 256, size=(NUM_TEST, 28, 28), dtype=np.uint8),
-        y_test=rng.integers(0, 10, size=NUM_TEST, dtype=np.uint8),
-    )
-    return path
+def fake_mnist(tmp_path, write_fake_mnist):
+    return write_fake_mnist(tmp_path / "mnist.npz", NUM_TRAIN, NUM_TEST)
 
 
 def _subparser(path):

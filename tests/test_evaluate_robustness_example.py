@@ -4,7 +4,6 @@ import importlib.util
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import keras_avae
@@ -28,25 +27,9 @@ def _load_example():
 example = _load_example()
 
 
-@pytest.fixture(autouse=True)
-def _no_env_path(monkeypatch):
-    """Keep a caller's KERAS_AVAE_MNIST_PATH out of every test."""
-    monkeypatch.delenv(MNIST_PATH_ENV_VAR, raising=False)
-
-
 @pytest.fixture
-def fake_mnist(tmp_path):
-    """Random uint8 'digits' in the mnist.npz layout, so the test needs no real data."""
-    rng = np.random.default_rng(0)
-    path = tmp_path / "mnist.npz"
-    np.savez(
-        path,
-        x_train=rng.integers(0, 256, size=(NUM_TRAIN, 28, 28), dtype=np.uint8),
-        y_train=rng.integers(0, 10, size=NUM_TRAIN, dtype=np.uint8),
-        x_test=rng.integers(0, 256, size=(NUM_TEST, 28, 28), dtype=np.uint8),
-        y_test=rng.integers(0, 10, size=NUM_TEST, dtype=np.uint8),
-    )
-    return path
+def fake_mnist(tmp_path, write_fake_mnist):
+    return write_fake_mnist(tmp_path / "mnist.npz", NUM_TRAIN, NUM_TEST)
 
 
 @pytest.fixture

@@ -4,10 +4,8 @@ import importlib.util
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from keras_avae.datasets.color_mnist import MNIST_PATH_ENV_VAR
 from keras_avae.experiments import table1
 
 EXAMPLE_PATH = Path(__file__).resolve().parents[1] / "examples" / "reproduce_table1.py"
@@ -24,23 +22,9 @@ def _load_example():
 example = _load_example()
 
 
-@pytest.fixture(autouse=True)
-def _no_env_path(monkeypatch):
-    monkeypatch.delenv(MNIST_PATH_ENV_VAR, raising=False)
-
-
 @pytest.fixture
-def fake_mnist(tmp_path):
-    rng = np.random.default_rng(0)
-    path = tmp_path / "mnist.npz"
-    np.savez(
-        path,
-        x_train=rng.integers(0, 256, size=(NUM_TRAIN, 28, 28), dtype=np.uint8),
-        y_train=rng.integers(0, 10, size=NUM_TRAIN, dtype=np.uint8),
-        x_test=rng.integers(0, 256, size=(NUM_TEST, 28, 28), dtype=np.uint8),
-        y_test=rng.integers(0, 10, size=NUM_TEST, dtype=np.uint8),
-    )
-    return path
+def fake_mnist(tmp_path, write_fake_mnist):
+    return write_fake_mnist(tmp_path / "mnist.npz", NUM_TRAIN, NUM_TEST)
 
 
 def test_tiny_table_has_the_seven_rows(fake_mnist, tmp_path, capsys):

@@ -3,10 +3,8 @@
 import importlib.util
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from keras_avae.datasets.color_mnist import MNIST_PATH_ENV_VAR
 from keras_avae.experiments import rho_sweep
 
 EXAMPLE_PATH = Path(__file__).resolve().parents[1] / "examples" / "rho_sweep.py"
@@ -23,23 +21,9 @@ def _load_example():
 example = _load_example()
 
 
-@pytest.fixture(autouse=True)
-def _no_env_path(monkeypatch):
-    monkeypatch.delenv(MNIST_PATH_ENV_VAR, raising=False)
-
-
 @pytest.fixture
-def fake_mnist(tmp_path):
-    rng = np.random.default_rng(0)
-    path = tmp_path / "mnist.npz"
-    np.savez(
-        path,
-        x_train=rng.integers(0, 256, size=(NUM_TRAIN, 28, 28), dtype=np.uint8),
-        y_train=rng.integers(0, 10, size=NUM_TRAIN, dtype=np.uint8),
-        x_test=rng.integers(0, 256, size=(NUM_TEST, 28, 28), dtype=np.uint8),
-        y_test=rng.integers(0, 10, size=NUM_TEST, dtype=np.uint8),
-    )
-    return path
+def fake_mnist(tmp_path, write_fake_mnist):
+    return write_fake_mnist(tmp_path / "mnist.npz", NUM_TRAIN, NUM_TEST)
 
 
 def test_tiny_sweep_trains_one_avae_per_rho(fake_mnist, tmp_path):

@@ -33,12 +33,6 @@ EXPECTED_MASKS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _no_env_path(monkeypatch):
-    """Keep a caller's KERAS_AVAE_MNIST_PATH out of every test."""
-    monkeypatch.delenv(MNIST_PATH_ENV_VAR, raising=False)
-
-
 @pytest.fixture(scope="module")
 def real_path():
     if not REAL_MNIST_PATH.exists():

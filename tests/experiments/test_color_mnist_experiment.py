@@ -7,29 +7,14 @@ import numpy as np
 import pytest
 
 import keras_avae
-from keras_avae.datasets.color_mnist import MNIST_PATH_ENV_VAR
 from keras_avae.experiments import FIDScorer, color_mnist
 
 NUM_TRAIN, NUM_TEST = 48, 24
 
 
-@pytest.fixture(autouse=True)
-def _no_env_path(monkeypatch):
-    monkeypatch.delenv(MNIST_PATH_ENV_VAR, raising=False)
-
-
 @pytest.fixture
-def fake_mnist(tmp_path):
-    rng = np.random.default_rng(0)
-    path = tmp_path / "mnist.npz"
-    np.savez(
-        path,
-        x_train=rng.integers(0, 256, size=(NUM_TRAIN, 28, 28), dtype=np.uint8),
-        y_train=rng.integers(0, 10, size=NUM_TRAIN, dtype=np.uint8),
-        x_test=rng.integers(0, 256, size=(NUM_TEST, 28, 28), dtype=np.uint8),
-        y_test=rng.integers(0, 10, size=NUM_TEST, dtype=np.uint8),
-    )
-    return path
+def fake_mnist(tmp_path, write_fake_mnist):
+    return write_fake_mnist(tmp_path / "mnist.npz", NUM_TRAIN, NUM_TEST)
 
 
 def test_fid_extractor_is_a_colour_digit_classifier(fake_mnist, tmp_path):
