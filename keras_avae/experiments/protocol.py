@@ -588,6 +588,20 @@ def write_json(path, document):
     return path
 
 
+def write_document(out, stem, document, render):
+    """Adds `render(document)` as its markdown, writes `<stem>.md` and `<stem>.json`, prints it.
+
+    Returns:
+        `document`, with its "markdown" entry.
+    """
+    document["markdown"] = render(document)
+    (out / f"{stem}.md").write_text(document["markdown"])
+    write_json(out / f"{stem}.json", document)
+    print("\n" + document["markdown"])
+    print(f"Wrote {out / (stem + '.md')}, {out / (stem + '.json')} and {out / 'figures'}/")
+    return document
+
+
 def _finite(value):
     """`value` with NaN and infinities replaced by None, so the JSON is standard."""
     if isinstance(value, dict):

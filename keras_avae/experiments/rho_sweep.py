@@ -115,12 +115,7 @@ def reproduce(overrides=None):
         "seconds": time.perf_counter() - start,
         "environment": protocol.environment(),
     }
-    document["markdown"] = markdown(document)
-    (out / "rho_sweep.md").write_text(document["markdown"])
-    protocol.write_json(out / "rho_sweep.json", document)
-    print("\n" + document["markdown"])
-    print(f"Wrote {out / 'rho_sweep.md'}, {out / 'rho_sweep.json'} and {out / 'figures'}/")
-    return document
+    return protocol.write_document(out, "rho_sweep", document, markdown)
 
 
 def sweep_figures(folder, arch, rows, epsilons):

@@ -187,12 +187,7 @@ def reproduce(overrides=None):
         "seconds": time.perf_counter() - start,
         "environment": protocol.environment(),
     }
-    document["markdown"] = markdown(document)
-    (out / "table1.md").write_text(document["markdown"])
-    protocol.write_json(out / "table1.json", document)
-    print("\n" + document["markdown"])
-    print(f"Wrote {out / 'table1.md'}, {out / 'table1.json'} and {out / 'figures'}/")
-    return document
+    return protocol.write_document(out, "table1", document, markdown)
 
 
 def table_figures(folder, arch, models, results, x_test):
