@@ -25,6 +25,8 @@ import numbers
 import keras
 from keras import layers
 
+from keras_avae.validation import check_positive_int
+
 # Appendix F, Color MNIST with MLP: "a 4 layer multi layer perceptron (MLP),
 # with 200 neurons at each layer, is used for both encoder and decoder".
 MLP_HIDDEN_UNITS = 200
@@ -82,24 +84,6 @@ def _is_positive_int(value):
         and not isinstance(value, bool)
         and value > 0
     )
-
-
-def _check_positive_int(name, value):
-    """Checks that `value` is a positive int and returns it as a Python int.
-
-    Args:
-        name: the argument's name, shown in the error.
-        value: the argument's value.
-
-    Returns:
-        `int(value)`; NumPy integers become Python ints, which Keras layers
-        require.
-    """
-    if not _is_positive_int(value):
-        raise ValueError(
-            f"`{name}` must be a positive int. Received: {name}={value!r}"
-        )
-    return int(value)
 
 
 def _check_input_shape(input_shape, rank=None):
@@ -189,10 +173,10 @@ def mlp(
     Example:
         encoder, decoder = mlp(latent_dim=64, input_shape=(28, 28, 3))
     """
-    latent_dim = _check_positive_int("latent_dim", latent_dim)
+    latent_dim = check_positive_int(latent_dim, "latent_dim")
     input_shape = _check_input_shape(input_shape)
-    hidden_units = _check_positive_int("hidden_units", hidden_units)
-    hidden_layers = _check_positive_int("hidden_layers", hidden_layers)
+    hidden_units = check_positive_int(hidden_units, "hidden_units")
+    hidden_layers = check_positive_int(hidden_layers, "hidden_layers")
 
     x_in = keras.Input(shape=input_shape, name="x")
     h = layers.Flatten(name="flatten")(x_in)
@@ -238,7 +222,7 @@ def conv(latent_dim=64, input_shape=(28, 28, 3)):
     Example:
         encoder, decoder = conv(latent_dim=64, input_shape=(28, 28, 3))
     """
-    latent_dim = _check_positive_int("latent_dim", latent_dim)
+    latent_dim = check_positive_int(latent_dim, "latent_dim")
     input_shape = _check_input_shape(input_shape, rank=IMAGE_RANK)
     _check_image_divisible(input_shape, CONV_DECODER_UPSAMPLING)
     height, width, channels = input_shape
@@ -306,7 +290,7 @@ def celeba(latent_dim=64, input_shape=(64, 64, 3)):
     Example:
         encoder, decoder = celeba(latent_dim=64, input_shape=(64, 64, 3))
     """
-    latent_dim = _check_positive_int("latent_dim", latent_dim)
+    latent_dim = check_positive_int(latent_dim, "latent_dim")
     input_shape = _check_input_shape(input_shape, rank=IMAGE_RANK)
     _check_image_divisible(input_shape, CELEBA_DECODER_UPSAMPLING)
     height, width, channels = input_shape

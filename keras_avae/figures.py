@@ -38,6 +38,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from keras_avae.validation import check_positive_int
+
 DPI = 100
 """Resolution of every saved PNG, in dots per inch."""
 
@@ -99,7 +101,7 @@ def encode_decode_chain(model, x, steps=CHAIN_STEPS):
         chain = encode_decode_chain(vae, x_test[:4], steps=8)
     """
     _check_model(model, "reconstruct", "model")
-    steps = _check_positive_int(steps, "steps")
+    steps = check_positive_int(steps, "steps")
     x = _as_images(x, "x", allow_grey=False)
     chain = [x]
     for _ in range(steps):
@@ -139,7 +141,7 @@ def encode_decode_chains(
         _check_model(model, "reconstruct", f"models[{index}]")
     titles = _check_titles(titles, models)
     x = _as_images(x, "x", allow_grey=False)
-    steps = _check_positive_int(steps, "steps")
+    steps = check_positive_int(steps, "steps")
     _check_count(len(x) * (steps + 1), "`x` and `steps`", "len(x) * (steps + 1)")
 
     chains = [encode_decode_chain(model, x, steps) for model in models]
@@ -304,7 +306,7 @@ def sample_grid(model, n, path):
         sample_grid(vae, 64, "samples.png")
     """
     _check_model(model, "sample", "model")
-    n = _check_positive_int(n, "n")
+    n = check_positive_int(n, "n")
     _check_count(n, "`n`", "n")
     samples = _as_images(_to_numpy(model.sample(n)), "model.sample(n)")
     columns = _square_columns(n)
@@ -465,12 +467,6 @@ def _to_numpy(tensor):
 
 def _is_int(value):
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _check_positive_int(value, name):
-    if not _is_int(value) or value <= 0:
-        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-    return int(value)
 
 
 def _check_count(count, what, expression):

@@ -25,6 +25,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_avae.validation import check_positive_int
+
 ENCODE_BATCH_SIZE = 256
 """Images per `encode_mean` call in `encode_means`."""
 
@@ -57,7 +59,7 @@ def encode_means(model, x, batch_size=ENCODE_BATCH_SIZE):
             "`model` must have an `encode_mean` method (a keras_avae VAE, AVAE, ...). "
             f"Received: {type(model).__name__}"
         )
-    batch_size = _check_positive_int(batch_size, "batch_size")
+    batch_size = check_positive_int(batch_size, "batch_size")
     if not hasattr(x, "shape") or len(x.shape) < 1:
         raise ValueError(f"`x` must be an array of inputs. Received: {type(x).__name__}")
     if len(x) == 0:
@@ -104,14 +106,14 @@ def train_linear_probe(
     labels = check_labels(labels, "labels", len(features), "features")
     if num_classes is None:
         num_classes = int(labels.max()) + 1
-    num_classes = _check_positive_int(num_classes, "num_classes")
+    num_classes = check_positive_int(num_classes, "num_classes")
     if labels.max() >= num_classes:
         raise ValueError(
             f"`labels` go up to {labels.max()}, beyond `num_classes`={num_classes} "
             f"(labels must lie in 0..{num_classes - 1})."
         )
-    epochs = _check_positive_int(epochs, "epochs")
-    batch_size = _check_positive_int(batch_size, "batch_size")
+    epochs = check_positive_int(epochs, "epochs")
+    batch_size = check_positive_int(batch_size, "batch_size")
     if not isinstance(learning_rate, numbers.Real) or not learning_rate > 0:
         raise ValueError(
             f"`learning_rate` must be a number > 0. Received: learning_rate={learning_rate!r}"
@@ -267,12 +269,6 @@ def _linear_model(latent_dim, num_classes):
         ],
         name="linear_probe",
     )
-
-
-def _check_positive_int(value, name):
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"`{name}` must be a positive int. Received: {name}={value!r}")
-    return int(value)
 
 
 def _check_features(features, name):

@@ -1,6 +1,7 @@
 """Argument and input checks shared by the models: each raises a `ValueError` that names the value."""
 
 import math
+import numbers
 
 import numpy as np
 
@@ -21,6 +22,13 @@ def check_rho(rho, name="rho"):
             f"Received: {name}={rho!r}"
         )
     return float(rho)
+
+
+def check_positive_int(value, name):
+    """Checks a count: an integer >= 1 (not a bool). Returns it as a Python int, as Keras layers need."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"`{name}` must be an integer >= 1. Received: {name}={value!r}")
+    return int(value)
 
 
 def check_positive(value, name):

@@ -296,7 +296,7 @@ def test_keras_round_trip(name, input_shape, tmp_path):
 @pytest.mark.parametrize("latent_dim", [0, -1, 2.0, "8", True, None])
 def test_bad_latent_dim(name, latent_dim):
     match = (
-        r"`latent_dim` must be a positive int\. "
+        r"`latent_dim` must be an integer >= 1\. "
         rf"Received: latent_dim={re.escape(repr(latent_dim))}$"
     )
     with pytest.raises(ValueError, match=match):
@@ -366,6 +366,6 @@ def test_celeba_needs_sides_divisible_by_16(input_shape):
     [(0, "0"), (-3, "-3"), (1.5, r"1\.5"), (False, "False"), ("4", "'4'")],
 )
 def test_mlp_bad_hidden_arguments(argument, value, shown):
-    match = rf"`{argument}` must be a positive int\. Received: {argument}={shown}$"
+    match = rf"`{argument}` must be an integer >= 1\. Received: {argument}={shown}$"
     with pytest.raises(ValueError, match=match):
         architectures.mlp(**{argument: value})

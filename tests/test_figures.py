@@ -120,7 +120,7 @@ def test_encode_decode_chains_takes_one_model_and_makes_folders(vaes, x, tmp_pat
         ({"models": [object()]}, r"`models\[0\]` must be a keras_avae model with `reconstruct`"),
         ({"titles": ["only one"]}, "`titles` must have one title per model: 2 models, 1 titles"),
         ({"titles": "VAE"}, "`titles` must be a list of strings or None"),
-        ({"steps": 0}, "`steps` must be a positive integer"),
+        ({"steps": 0}, "`steps` must be an integer >= 1"),
         (
             {"x": np.zeros((2, 28, 28))},
             r"`x` must be a non-empty \(n, height, width, channels\) array",
@@ -238,8 +238,8 @@ def test_sample_grid(vaes, tmp_path):
             "`model` must be a keras_avae model with `reconstruct`",
         ),
         (lambda vae, x, p: reconstruction_grid(vae, x[0], p), r"Received shape \(28, 28, 3\)"),
-        (lambda vae, x, p: sample_grid(vae, 0, p), "`n` must be a positive integer"),
-        (lambda vae, x, p: sample_grid(vae, 2.0, p), "`n` must be a positive integer"),
+        (lambda vae, x, p: sample_grid(vae, 0, p), "`n` must be an integer >= 1"),
+        (lambda vae, x, p: sample_grid(vae, 2.0, p), "`n` must be an integer >= 1"),
         (lambda vae, x, p: sample_grid(vae, MAX_IMAGES + 1, p), f"at most {MAX_IMAGES} are drawn"),
         (
             lambda vae, x, p: sample_grid(x, 4, p),

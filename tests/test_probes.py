@@ -203,7 +203,7 @@ def test_probes_leave_the_encoder_unchanged(tiny_vae):
         (np.zeros(4), np.zeros(4, dtype=int), {}, r"`features` must have shape \(num_examples, latent_dim\)"),
         (np.full((4, 2), np.nan), np.zeros(4, dtype=int), {}, r"`features` contains 8 NaN or infinite value"),
         (np.zeros((4, 2)), np.array([0, 1, 2, 3]), {"num_classes": 3}, r"go up to 3, beyond `num_classes`=3"),
-        (np.zeros((4, 2)), np.zeros(4, dtype=int), {"epochs": 0}, r"`epochs` must be a positive int"),
+        (np.zeros((4, 2)), np.zeros(4, dtype=int), {"epochs": 0}, r"`epochs` must be an integer >= 1"),
         (np.zeros((4, 2)), np.zeros(4, dtype=int), {"learning_rate": -1.0}, r"`learning_rate` must be"),
     ],
 )
@@ -216,7 +216,7 @@ def test_encode_means_errors(tiny_vae):
     model, (x, _), _ = tiny_vae
     with pytest.raises(ValueError, match=r"`x` is empty"):
         probes.encode_means(model, x[:0])
-    with pytest.raises(ValueError, match=r"`batch_size` must be a positive int"):
+    with pytest.raises(ValueError, match=r"`batch_size` must be an integer >= 1"):
         probes.encode_means(model, x, batch_size=0)
     with pytest.raises(ValueError, match=r"must have an `encode_mean` method"):
         probes.encode_means(keras.Sequential([keras.layers.Dense(2)]), x)

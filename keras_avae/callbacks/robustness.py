@@ -62,7 +62,7 @@ import tensorflow as tf
 
 from keras_avae import attacks
 from keras_avae import probes as probes_lib
-from keras_avae.validation import input_problem
+from keras_avae.validation import check_positive_int, input_problem
 
 DEFAULT_EPSILONS = (0.0, 0.1, 0.2)
 """The attack radii of Table 1, for pixels in [0, 1]."""
@@ -160,10 +160,10 @@ def attack(
     """
     _check_model(model)
     epsilon = _check_epsilon(epsilon, "epsilon")
-    attack_steps = _check_positive_int(attack_steps, "attack_steps")
-    restarts = _check_positive_int(restarts, "restarts")
+    attack_steps = check_positive_int(attack_steps, "attack_steps")
+    restarts = check_positive_int(restarts, "restarts")
     losses = _check_losses(losses)
-    batch_size = _check_positive_int(batch_size, "batch_size")
+    batch_size = check_positive_int(batch_size, "batch_size")
     seed = _check_seed(seed)
     x = _check_inputs(x, model, "x")
     y = probes_lib.check_labels(y, "y", len(x), "x")
@@ -415,10 +415,10 @@ class RobustnessEvaluator(keras.callbacks.Callback):
             for task in self.tasks
         }
         self.epsilons = _check_epsilons(epsilons)
-        self.attack_steps = _check_positive_int(attack_steps, "attack_steps")
-        self.restarts = _check_positive_int(restarts, "restarts")
-        self.every_n_epochs = _check_positive_int(every_n_epochs, "every_n_epochs")
-        self.batch_size = _check_positive_int(batch_size, "batch_size")
+        self.attack_steps = check_positive_int(attack_steps, "attack_steps")
+        self.restarts = check_positive_int(restarts, "restarts")
+        self.every_n_epochs = check_positive_int(every_n_epochs, "every_n_epochs")
+        self.batch_size = check_positive_int(batch_size, "batch_size")
         self.losses = _check_losses(losses)
         self.seed = _check_seed(seed)
         self.probe_kwargs = _check_probe_kwargs(probe_kwargs, self.seed)
@@ -525,7 +525,7 @@ class RobustnessEvaluator(keras.callbacks.Callback):
             raise ValueError(f"`huge_epsilon` must be > 0. Received: huge_epsilon={huge_epsilon!r}")
         if more_steps is None:
             more_steps = SANITY_STEPS_FACTOR * self.attack_steps
-        more_steps = _check_positive_int(more_steps, "more_steps")
+        more_steps = check_positive_int(more_steps, "more_steps")
         if more_steps <= self.attack_steps:
             raise ValueError(
                 f"`more_steps` must exceed `attack_steps`={self.attack_steps}. Received: more_steps={more_steps}"
@@ -844,12 +844,6 @@ def _check_model(model):
             f"`model` must be a keras_avae model with `encode_mean`, `data_range` and "
             f"`distribute_strategy`; {type(model).__name__} lacks {missing}."
         )
-
-
-def _check_positive_int(value, name):
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"`{name}` must be an integer >= 1. Received: {name}={value!r}")
-    return int(value)
 
 
 def _check_seed(seed):

@@ -27,6 +27,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from keras_avae.validation import check_positive_int
+
 CELEBA_DIR_ENV_VAR = "KERAS_AVAE_CELEBA_DIR"
 """Environment variable naming the tfds data directory, used when `data_dir` is None."""
 
@@ -255,8 +257,8 @@ def celeba_dataset(
         vae.fit(train, epochs=10)
     """
     attributes = _check_args(split, image_size, limit, attributes)
-    _check_positive_int("batch_size", batch_size)
-    _check_positive_int("shuffle_buffer", shuffle_buffer)
+    check_positive_int(batch_size, "batch_size")
+    check_positive_int(shuffle_buffer, "shuffle_buffer")
     if seed is not None and not _is_int(seed):
         raise ValueError(f"`seed` must be an integer or None. Received: seed={seed!r}")
     builder = _prepared_builder(data_dir)
@@ -294,16 +296,11 @@ def _is_int(value):
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
-def _check_positive_int(name, value):
-    if not _is_int(value) or value <= 0:
-        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-
-
 def _check_args(split, image_size, limit, attributes):
     """Check the arguments shared by both loaders; return `attributes` as a tuple."""
     if split not in SPLITS:
         raise ValueError(f"`split` must be one of {SPLITS}. Received: split={split!r}")
-    _check_positive_int("image_size", image_size)
+    check_positive_int(image_size, "image_size")
     if limit is not None and (not _is_int(limit) or limit <= 0):
         raise ValueError(
             f"`limit` must be a positive integer or None. Received: limit={limit!r}"

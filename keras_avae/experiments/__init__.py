@@ -9,10 +9,22 @@
 - `scale`: the `tiny`, `small` and `paper` presets of each command.
 """
 
-from keras_avae.experiments import celeba, color_mnist, protocol, rho_sweep, scale, table1
+from keras_avae.experiments import (
+    celeba,
+    color_mnist,
+    protocol,
+    rho_sweep,
+    scale,
+    table1,
+)
 from keras_avae.experiments.fid_scorer import FIDScorer
 from keras_avae.experiments.progress import Progress
-from keras_avae.experiments.scale import CELEBA_SCALES, TABLE1_SCALES, TRAIN_SCALES, Scale
+from keras_avae.experiments.scale import (
+    CELEBA_SCALES,
+    TABLE1_SCALES,
+    TRAIN_SCALES,
+    Scale,
+)
 from keras_avae.experiments.step_timer import StepTimer
 
 __all__ = [

@@ -34,7 +34,12 @@ from pathlib import Path
 import keras
 
 from keras_avae import architectures, figures
-from keras_avae.datasets.celeba import CELEBA_ATTRIBUTES, CELEBA_DIR_ENV_VAR, celeba, celeba_dataset
+from keras_avae.datasets.celeba import (
+    CELEBA_ATTRIBUTES,
+    CELEBA_DIR_ENV_VAR,
+    celeba,
+    celeba_dataset,
+)
 from keras_avae.experiments import protocol
 from keras_avae.experiments.fid_scorer import FIDScorer
 from keras_avae.experiments.progress import Progress

@@ -1,6 +1,11 @@
 """Evaluation metrics: decoder quality (FID, KID, reconstruction MSE) and self-consistency."""
 
-from keras_avae.metrics.fid import FID, ImageFeatures, frechet_distance, inception_preprocess
+from keras_avae.metrics.fid import (
+    FID,
+    ImageFeatures,
+    frechet_distance,
+    inception_preprocess,
+)
 from keras_avae.metrics.kid import KID, kernel_inception_distance, polynomial_mmd2
 from keras_avae.metrics.reconstruction import reconstruction_mse
 from keras_avae.metrics.self_consistency import self_consistency

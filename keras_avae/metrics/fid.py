@@ -37,7 +37,7 @@ import numpy as np
 import scipy.linalg
 import tensorflow as tf
 
-from keras_avae.validation import check_data_range, input_problem
+from keras_avae.validation import check_data_range, check_positive_int, input_problem
 
 INCEPTION_SIZE = 299
 """InceptionV3's input height and width; images are resized to it (bilinear)."""
@@ -220,7 +220,7 @@ class ImageFeatures:
     def __init__(
         self, feature_extractor=None, weights=None, data_range=(0.0, 1.0), batch_size=DEFAULT_BATCH_SIZE
     ):
-        self.batch_size = _check_positive_int(batch_size, "batch_size")
+        self.batch_size = check_positive_int(batch_size, "batch_size")
         self.data_range = check_data_range(data_range)
         if feature_extractor is not None:
             if weights is not None:
@@ -466,12 +466,6 @@ class FID(keras.metrics.Metric):
 
 
 # ----------------------------------------------------------------- checks
-
-
-def _check_positive_int(value, name):
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"`{name}` must be an integer >= 1. Received: {name}={value!r}")
-    return int(value)
 
 
 def _check_positive_float(value, name):

@@ -19,7 +19,8 @@ import numbers
 import keras
 import numpy as np
 
-from keras_avae.metrics.fid import DEFAULT_BATCH_SIZE, ImageFeatures, _check_positive_int
+from keras_avae.metrics.fid import DEFAULT_BATCH_SIZE, ImageFeatures
+from keras_avae.validation import check_positive_int
 
 DEFAULT_SUBSETS = 100
 """Random subsets KID is averaged over (Binkowski et al.'s default)."""
@@ -107,7 +108,7 @@ def kernel_inception_distance(
     """
     real_features = _check_features(real_features, "real_features")
     generated_features = _check_features(generated_features, "generated_features")
-    subsets = _check_positive_int(subsets, "subsets")
+    subsets = check_positive_int(subsets, "subsets")
     subset_size = _check_subset_size(subset_size)
     seed = _check_seed(seed)
     smallest = min(len(real_features), len(generated_features))
@@ -174,7 +175,7 @@ class KID(keras.metrics.Metric):
         **kwargs,
     ):
         super().__init__(name=name, **kwargs)
-        self.subsets = _check_positive_int(subsets, "subsets")
+        self.subsets = check_positive_int(subsets, "subsets")
         self.subset_size = _check_subset_size(subset_size)
         self.seed = _check_seed(seed)
         self.features = ImageFeatures(feature_extractor, weights, data_range, batch_size)

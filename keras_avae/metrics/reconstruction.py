@@ -24,12 +24,11 @@ Example:
     sse = reconstruction_mse(avae, x_test, scale="sum")       # per-image SSE in [0, 1] units
 """
 
-import numbers
 
 import keras
 import numpy as np
 
-from keras_avae.validation import check_data_range, input_problem
+from keras_avae.validation import check_data_range, check_positive_int, input_problem
 
 SCALES = ("paper", "pixel", "sum")
 """Scales of `reconstruction_mse`, see the module docstring."""
@@ -64,7 +63,7 @@ def reconstruction_mse(model, x, batch_size=DEFAULT_BATCH_SIZE, scale="paper", d
     if scale not in SCALES:
         raise ValueError(f"`scale` must be one of {SCALES}. Received: scale={scale!r}")
     _check_model(model)
-    batch_size = _check_positive_int(batch_size, "batch_size")
+    batch_size = check_positive_int(batch_size, "batch_size")
     if data_range is None:
         data_range = getattr(model, "data_range", None)
     data_range = check_data_range(data_range)
@@ -123,7 +122,3 @@ def _check_inputs(x, model):
     return x.astype(np.float32, copy=False)
 
 
-def _check_positive_int(value, name):
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"`{name}` must be an integer >= 1. Received: {name}={value!r}")
-    return int(value)

@@ -322,8 +322,8 @@ def test_missing_data_says_how_to_prepare_it(tmp_path, exists):
         ({"attributes": ["Bald", "Bald"]}, "`attributes` has repeated names"),
         ({"limit": 0}, "`limit` must be a positive integer or None"),
         ({"limit": 2.0}, "`limit` must be a positive integer or None"),
-        ({"image_size": 0}, "`image_size` must be a positive integer"),
-        ({"image_size": True}, "`image_size` must be a positive integer"),
+        ({"image_size": 0}, "`image_size` must be an integer >= 1"),
+        ({"image_size": True}, "`image_size` must be an integer >= 1"),
     ],
 )
 def test_bad_arguments_raise_before_reading(tmp_path, kwargs, match):
@@ -376,8 +376,8 @@ def test_dataset_images_only_and_drop_remainder(fake_celeba):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"batch_size": 0}, "`batch_size` must be a positive integer"),
-        ({"shuffle_buffer": -1}, "`shuffle_buffer` must be a positive integer"),
+        ({"batch_size": 0}, "`batch_size` must be an integer >= 1"),
+        ({"shuffle_buffer": -1}, "`shuffle_buffer` must be an integer >= 1"),
         ({"seed": "1"}, "`seed` must be an integer or None"),
     ],
 )
