@@ -12,12 +12,14 @@ Example:
 
 import math
 import numbers
+import os
 import sys
 import time
 
 import keras
 import numpy as np
 
+from keras_avae import figures
 from keras_avae.metrics.self_consistency import (
     ACTIVE_THRESHOLD,
     DEFAULT_BATCH_SIZE,
@@ -26,6 +28,9 @@ from keras_avae.metrics.self_consistency import (
     _check_int,
     self_consistency,
 )
+
+CHAIN_FIGURE_IMAGES = 8
+"""Start images of the encode-decode chain figure written when `figure_dir` is set."""
 
 LOG_PREFIX = "sc_"
 """Prefix of the log keys, e.g. `sc_z_error`: letters, digits and underscores only, as
@@ -58,6 +63,9 @@ class SelfConsistencyCallback(keras.callbacks.Callback):
         seed: seed of the latent samples and observation noise.
         fill_missing_epochs: log NaN under every key in epochs that are not evaluated.
         verbose: 1 prints one line per evaluation, 0 is silent.
+        figure_dir: if set (with `x`), each evaluation also saves the
+            encode-decode chains of the first `CHAIN_FIGURE_IMAGES` images of `x`
+            (Figure 1) as `figure_dir/chains_epoch_<epoch>.png`.
 
     Example:
         model.fit(x, epochs=10, callbacks=[SelfConsistencyCallback(n=256)])
@@ -74,6 +82,7 @@ class SelfConsistencyCallback(keras.callbacks.Callback):
         seed=0,
         fill_missing_epochs=False,
         verbose=0,
+        figure_dir=None,
     ):
         super().__init__()
         self.n = _check_int(n, "n", 2)
@@ -110,6 +119,9 @@ class SelfConsistencyCallback(keras.callbacks.Callback):
         if verbose not in (0, 1):
             raise ValueError(f"`verbose` must be 0 or 1. Received: verbose={verbose!r}")
         self.verbose = int(verbose)
+        if figure_dir is not None and x is None:
+            raise ValueError("`figure_dir` needs `x`: the chains start from real images.")
+        self.figure_dir = None if figure_dir is None else os.fspath(figure_dir)
         self.history = []
 
     @property
@@ -149,6 +161,7 @@ class SelfConsistencyCallback(keras.callbacks.Callback):
             "num_x": None if self.x is None else int(len(self.x)),
             "batch_size": self.batch_size,
             "seed": self.seed,
+            "figure_dir": self.figure_dir,
         }
 
     def on_epoch_end(self, epoch, logs=None):
@@ -157,7 +170,15 @@ class SelfConsistencyCallback(keras.callbacks.Callback):
             start = time.perf_counter()
             results = self.evaluate(self.model)
             seconds = time.perf_counter() - start
-            self.history.append({"epoch": epoch, "results": results, "seconds": seconds})
+            record = {"epoch": epoch, "results": results, "seconds": seconds}
+            if self.figure_dir is not None:
+                record["figure"] = figures.encode_decode_chains(
+                    self.model,
+                    self.x[:CHAIN_FIGURE_IMAGES],
+                    steps=self.steps,
+                    path=os.path.join(self.figure_dir, f"chains_epoch_{epoch + 1:03d}.png"),
+                )
+            self.history.append(record)
             if self.verbose:
                 print(
                     f"Self-consistency after epoch {epoch + 1}: z_error {results['z_error']:.4g}, "

@@ -5,6 +5,7 @@ import math
 import re
 
 import keras
+import matplotlib.image
 import numpy as np
 import pytest
 
@@ -36,6 +37,21 @@ def test_fit_writes_every_key_to_history(tiny_vae, images):
     final = self_consistency(tiny_vae, **SETTINGS)
     for key, value in final.items():
         assert history.history["sc_" + key][-1] == pytest.approx(value, rel=1e-6), key
+
+
+def test_figure_dir_writes_the_chains_of_each_evaluation(tiny_vae, images, tmp_path):
+    callback = SelfConsistencyCallback(**SETTINGS, x=images, figure_dir=tmp_path / "figures")
+    tiny_vae.fit(images, epochs=2, batch_size=16, verbose=0, callbacks=[callback])
+    paths = [entry["figure"] for entry in callback.history]
+    assert [p.endswith(f"chains_epoch_{e:03d}.png") for p, e in zip(paths, (1, 2))] == [True, True]
+    for path in paths:
+        pixels = matplotlib.image.imread(path)
+        assert pixels.std() > 0
+
+
+def test_figure_dir_needs_real_images():
+    with pytest.raises(ValueError, match="`figure_dir` needs `x`"):
+        SelfConsistencyCallback(figure_dir="figures")
 
 
 def test_every_n_epochs_and_the_last_epoch(tiny_vae, images):
