@@ -14,20 +14,15 @@ from keras_avae.validation import check_data_range, check_positive, input_proble
 # can turn them back into a `ValueError`.
 _INPUT_ERROR_TAG = "keras_avae input check: "
 
-
 # Key of the seed generator's state in a saved model, so resumed training draws the
 # same noise as uninterrupted training.
 _SEED_STATE_KEY = "seed_generator_state"
 
 
-class _BadInputs(ValueError):
-    pass
-
-
 def _raise_if_bad(x, data_range):
     problem = input_problem(x, data_range)
     if problem:
-        raise _BadInputs(_INPUT_ERROR_TAG + problem)
+        raise ValueError(_INPUT_ERROR_TAG + problem)
     return np.bool_(True)
 
 
