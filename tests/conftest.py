@@ -1,6 +1,8 @@
 """Test set-up: two logical CPU devices (for tf.distribute tests) and small shared fixtures."""
 
+import importlib.util
 import os
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -77,3 +79,14 @@ def _write_fake_mnist(path, num_train, num_test, seed=0):
 def write_fake_mnist():
     """`write(path, num_train, num_test)`: a small fake mnist.npz, so tests need no real data."""
     return _write_fake_mnist
+
+
+EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
+
+
+def load_example(filename, module_name):
+    """Imports `examples/<filename>` as a module named `module_name` (examples are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(module_name, EXAMPLES_DIR / filename)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,25 +1,14 @@
 """Tests for examples/celeba.py (`keras-avae reproduce celeba`) where CelebA is absent."""
 
-import importlib.util
-from pathlib import Path
 
 import pytest
+from conftest import load_example
 
 from keras_avae import cli
 from keras_avae.datasets.celeba import CELEBA_DIR_ENV_VAR
 from keras_avae.experiments import celeba
 
-EXAMPLE_PATH = Path(__file__).resolve().parents[1] / "examples" / "celeba.py"
-
-
-def _load_example():
-    spec = importlib.util.spec_from_file_location("celeba_example", EXAMPLE_PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-example = _load_example()
+example = load_example("celeba.py", "celeba_example")
 
 
 @pytest.fixture(autouse=True)

@@ -1,26 +1,15 @@
 """Tests for examples/discrete_1d.py, the 1-D discrete VAE / AVAE of Section 3.1 and Appendix D."""
 
-import importlib.util
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import load_example
 from matplotlib.image import imread
 
-EXAMPLE_PATH = Path(__file__).resolve().parents[1] / "examples" / "discrete_1d.py"
-
-
-def _load_example():
-    spec = importlib.util.spec_from_file_location("discrete_1d", EXAMPLE_PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-example = _load_example()
+example = load_example("discrete_1d.py", "discrete_1d")
 
 
 def _random_tables(n_x, n_z, seed, obs_spread=0.3):

@@ -1,10 +1,9 @@
 """Tests for examples/evaluate_robustness.py (`keras-avae evaluate`), on tiny fake MNIST and a small saved VAE."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
+from conftest import load_example
 
 import keras_avae
 from keras_avae import cli
@@ -12,19 +11,11 @@ from keras_avae.callbacks import robustness
 from keras_avae.datasets.color_mnist import MNIST_PATH_ENV_VAR
 from keras_avae.experiments import color_mnist as experiment
 
-EXAMPLE_PATH = Path(__file__).resolve().parents[1] / "examples" / "evaluate_robustness.py"
 NUM_TRAIN, NUM_TEST = 80, 40
 TINY = ["--train-size", "64", "--test-size", "32", "--attack-steps", "2", "--restarts", "1"]
 
 
-def _load_example():
-    spec = importlib.util.spec_from_file_location("evaluate_robustness", EXAMPLE_PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-example = _load_example()
+example = load_example("evaluate_robustness.py", "evaluate_robustness")
 
 
 @pytest.fixture

@@ -1,6 +1,5 @@
 """Tests for examples/train_color_mnist.py (`keras-avae train`), run on a tiny fake MNIST file."""
 
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -8,6 +7,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from conftest import load_example
 
 import keras_avae
 from keras_avae import cli
@@ -15,21 +15,13 @@ from keras_avae.datasets.color_mnist import MNIST_PATH_ENV_VAR
 from keras_avae.experiments import color_mnist as experiment
 from keras_avae.experiments import protocol
 
-EXAMPLE_PATH = Path(__file__).resolve().parents[1] / "examples" / "train_color_mnist.py"
 NUM_TRAIN, NUM_TEST = 300, 150
 TINY = ["--train-size", "256", "--test-size", "128", "--epochs", "1", "--latent-dim", "8"]
 # The evaluation at its smallest: one PGD step from one start, a one-epoch FID extractor.
 TINY_EVALUATION = ["--attack-steps", "1", "--restarts", "1", "--extractor-epochs", "1", "--verbose", "0"]
 
 
-def _load_example():
-    spec = importlib.util.spec_from_file_location("train_color_mnist", EXAMPLE_PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-example = _load_example()
+example = load_example("train_color_mnist.py", "train_color_mnist")
 
 
 def train_config(argv):

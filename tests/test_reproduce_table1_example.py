@@ -1,25 +1,17 @@
 """Tests for examples/reproduce_table1.py (`keras-avae reproduce table1`) at the tiny scale, on fake MNIST."""
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+from conftest import load_example
 
 from keras_avae.experiments import table1
 
-EXAMPLE_PATH = Path(__file__).resolve().parents[1] / "examples" / "reproduce_table1.py"
 NUM_TRAIN, NUM_TEST = 48, 24
 
 
-def _load_example():
-    spec = importlib.util.spec_from_file_location("reproduce_table1", EXAMPLE_PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-example = _load_example()
+example = load_example("reproduce_table1.py", "reproduce_table1")
 
 
 @pytest.fixture

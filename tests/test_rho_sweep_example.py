@@ -1,24 +1,16 @@
 """Tests for examples/rho_sweep.py (`keras-avae reproduce rho-sweep`) at the tiny scale, on fake MNIST."""
 
-import importlib.util
 from pathlib import Path
 
 import pytest
+from conftest import load_example
 
 from keras_avae.experiments import rho_sweep
 
-EXAMPLE_PATH = Path(__file__).resolve().parents[1] / "examples" / "rho_sweep.py"
 NUM_TRAIN, NUM_TEST = 48, 24
 
 
-def _load_example():
-    spec = importlib.util.spec_from_file_location("rho_sweep_example", EXAMPLE_PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-example = _load_example()
+example = load_example("rho_sweep.py", "rho_sweep_example")
 
 
 @pytest.fixture

@@ -588,6 +588,14 @@ def write_json(path, document):
     return path
 
 
+def architecture_sections(document, names):
+    """Markdown lines: per architecture, a heading, its results table and its settings."""
+    lines = []
+    for arch, rows in document["architectures"].items():
+        lines += [f"## {names.get(arch, arch)}", "", results_table(rows).rstrip("\n"), "", document["settings"][arch], ""]
+    return lines
+
+
 def write_document(out, stem, document, render):
     """Adds `render(document)` as its markdown, writes `<stem>.md` and `<stem>.json`, prints it.
 

@@ -13,7 +13,6 @@ Example:
     document = reproduce({"scale": "small", "rhos": [0.5, 0.9, 0.975], "arch": ["mlp"]})
 """
 
-import math
 import os
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ from keras_avae.experiments import color_mnist, protocol
 from keras_avae.experiments.progress import Progress
 from keras_avae.experiments.scale import TABLE1_SCALES
 from keras_avae.experiments.table1 import ARCHITECTURE_NAMES, parse_list
+from keras_avae.validation import check_rho
 
 DEFAULT_RHOS = (0.5, 0.8, 0.9, 0.95, 0.975, 0.99)
 """Coupling strengths of the sweep (the paper does not list Figure 5's; 0.975 is Table 1's)."""
@@ -45,10 +45,10 @@ def parse_rhos(value):
     """`value` (a list or a comma-separated string) as a sorted list of distinct rho in (-1, 1)."""
     items = value.split(",") if isinstance(value, str) else list(value)
     try:
-        rhos = sorted({float(item) for item in items if str(item).strip()})
+        rhos = sorted({check_rho(float(item)) for item in items if str(item).strip()})
     except ValueError:
         raise ValueError(f"`rhos` must be numbers in (-1, 1). Received: rhos={value!r}") from None
-    if not rhos or any(not math.isfinite(rho) or not -1 < rho < 1 for rho in rhos):
+    if not rhos:
         raise ValueError(f"`rhos` must be numbers in (-1, 1). Received: rhos={value!r}")
     return rhos
 
@@ -141,14 +141,6 @@ def markdown(document):
         + ".",
         "",
     ]
-    for arch, rows in document["architectures"].items():
-        lines += [
-            f"## {ARCHITECTURE_NAMES.get(arch, arch)}",
-            "",
-            protocol.results_table(rows).rstrip("\n"),
-            "",
-            document["settings"][arch],
-            "",
-        ]
+    lines += protocol.architecture_sections(document, ARCHITECTURE_NAMES)
     lines += [f"Scale `{document['scale']['name']}`: {document['scale']['description']}", ""]
     return "\n".join(lines)

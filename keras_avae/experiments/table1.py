@@ -229,15 +229,7 @@ def markdown(document):
             "the paper's InceptionV3 FIDs.",
             "",
         ]
-    for arch, rows in document["architectures"].items():
-        lines += [
-            f"## {ARCHITECTURE_NAMES.get(arch, arch)}",
-            "",
-            protocol.results_table(rows).rstrip("\n"),
-            "",
-            document["settings"][arch],
-            "",
-        ]
+    lines += protocol.architecture_sections(document, ARCHITECTURE_NAMES)
     lines += [
         "## The paper's Table 1 (ConvNet), for reference",
         "",

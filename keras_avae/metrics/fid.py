@@ -441,28 +441,30 @@ class FID(keras.metrics.Metric):
         return frechet_distance(mu_real, cov_real, mu_generated, cov_generated, eps=self.eps)
 
     def get_config(self):
-        config = super().get_config()
-        if self.feature_extractor is not None:
-            extractor = keras.saving.serialize_keras_object(self.feature_extractor)
-        else:
-            extractor = None
-        config.update(
-            {
-                "feature_extractor": extractor,
-                "weights": None if self.weights is None else os.fspath(self.weights),
-                "data_range": self.data_range,
-                "batch_size": self.batch_size,
-                "eps": self.eps,
-            }
-        )
-        return config
+        return {**super().get_config(), **extractor_config(self), "eps": self.eps}
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        if config.get("feature_extractor") is not None:
-            config["feature_extractor"] = keras.saving.deserialize_keras_object(config["feature_extractor"])
-        return cls(**config)
+        return from_extractor_config(cls, config)
+
+
+def extractor_config(metric):
+    """The feature-extractor part of an FID or KID metric's config."""
+    extractor = metric.feature_extractor
+    return {
+        "feature_extractor": None if extractor is None else keras.saving.serialize_keras_object(extractor),
+        "weights": None if metric.weights is None else os.fspath(metric.weights),
+        "data_range": metric.data_range,
+        "batch_size": metric.batch_size,
+    }
+
+
+def from_extractor_config(cls, config):
+    """Builds an FID or KID metric from its config, deserialising its feature extractor."""
+    config = dict(config)
+    if config.get("feature_extractor") is not None:
+        config["feature_extractor"] = keras.saving.deserialize_keras_object(config["feature_extractor"])
+    return cls(**config)
 
 
 # ----------------------------------------------------------------- checks

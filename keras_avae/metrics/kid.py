@@ -19,7 +19,12 @@ import numbers
 import keras
 import numpy as np
 
-from keras_avae.metrics.fid import DEFAULT_BATCH_SIZE, ImageFeatures
+from keras_avae.metrics.fid import (
+    DEFAULT_BATCH_SIZE,
+    ImageFeatures,
+    extractor_config,
+    from_extractor_config,
+)
 from keras_avae.validation import check_positive_int
 
 DEFAULT_SUBSETS = 100
@@ -229,30 +234,17 @@ class KID(keras.metrics.Metric):
         self._stored = {"real": [], "generated": []}
 
     def get_config(self):
-        config = super().get_config()
-        if self.feature_extractor is not None:
-            extractor = keras.saving.serialize_keras_object(self.feature_extractor)
-        else:
-            extractor = None
-        config.update(
-            {
-                "feature_extractor": extractor,
-                "weights": None if self.weights is None else str(self.weights),
-                "subsets": self.subsets,
-                "subset_size": self.subset_size,
-                "seed": self.seed,
-                "data_range": self.data_range,
-                "batch_size": self.batch_size,
-            }
-        )
-        return config
+        return {
+            **super().get_config(),
+            **extractor_config(self),
+            "subsets": self.subsets,
+            "subset_size": self.subset_size,
+            "seed": self.seed,
+        }
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        if config.get("feature_extractor") is not None:
-            config["feature_extractor"] = keras.saving.deserialize_keras_object(config["feature_extractor"])
-        return cls(**config)
+        return from_extractor_config(cls, config)
 
 
 def _check_features(features, name):

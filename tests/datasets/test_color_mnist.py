@@ -6,11 +6,12 @@ import keras
 import numpy as np
 import pytest
 
-from keras_avae.datasets import color_mnist
-from keras_avae.datasets import load_mnist
-from keras_avae.datasets.color_mnist import CHANNEL_MASKS
-from keras_avae.datasets.color_mnist import COLOR_NAMES
-from keras_avae.datasets.color_mnist import MNIST_PATH_ENV_VAR
+from keras_avae.datasets import color_mnist, load_mnist
+from keras_avae.datasets.color_mnist import (
+    CHANNEL_MASKS,
+    COLOR_NAMES,
+    MNIST_PATH_ENV_VAR,
+)
 
 # The real MNIST copy, at ../shared/data/mnist.npz from the repository root.
 REAL_MNIST_PATH = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist.npz"

@@ -4,12 +4,11 @@ import json
 
 import numpy as np
 import pytest
+from conftest import tiny_networks
 
 import keras_avae
 from keras_avae.experiments import color_mnist, protocol
 from keras_avae.experiments.scale import TRAIN_SCALES
-
-from conftest import tiny_networks
 
 IMAGE_SHAPE = (6, 6, 1)
 

@@ -6,7 +6,13 @@ import pytest
 import scipy.linalg
 
 from keras_avae.metrics import fid as fid_module
-from keras_avae.metrics.fid import FID, ImageFeatures, frechet_distance, gaussian_statistics, inception_preprocess
+from keras_avae.metrics.fid import (
+    FID,
+    ImageFeatures,
+    frechet_distance,
+    gaussian_statistics,
+    inception_preprocess,
+)
 
 DIM = 3
 

@@ -8,7 +8,6 @@ import pytest
 
 import keras_avae
 
-
 # Each model with non-default arguments, so the round trips can tell them apart.
 MODELS = {
     "vae": lambda networks: keras_avae.VAE(*networks, obs_var=0.25, seed=3),
