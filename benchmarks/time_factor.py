@@ -6,7 +6,17 @@ times one `fit` step (batch 64, Adam 1e-4, the paper's ColorMNIST networks) of
 VAE, AVAE, SmoothEncoder (epsilon 0.1, 5 PGD steps), SEAVAE (the same attack)
 and AVAESelfSupervised, all side by side in one run: every model is timed
 `--repeats` times in a rotating order, so a noisy machine slows them alike,
-and the median is reported with its ratio to the VAE.
+and the median is reported with its ratio to the VAE, and as training images
+per second (batch size over step time).
+
+Peak memory is measured apart, each model in a fresh subprocess (it cannot be
+told apart among models that share one process): the process's peak resident
+set size (`ru_maxrss`) after the model has trained `--memory-steps` steps, and
+its growth over the resident set just before the model was built, i.e. what the
+model, its optimizer state and its training step add on top of TensorFlow and
+the data; on a GPU also TensorFlow's peak device allocation
+(`tf.config.experimental.get_memory_info`).
+`--no-memory` skips it.
 
 Target on this 2-core CPU: SE with 5 attack steps at most 3.5x a VAE step.
 
@@ -17,14 +27,17 @@ Usage:
 
 import argparse
 import json
+import resource
 import statistics
+import subprocess
 import sys
 import time
 
 import keras
+import tensorflow as tf
+from train_step import ARCHITECTURES, EpochTimer, environment, make_dataset
 
 import keras_avae
-from train_step import ARCHITECTURES, EpochTimer, environment, make_dataset
 
 LATENT_DIM = 64
 LEARNING_RATE = 1e-4
@@ -47,6 +60,9 @@ MODELS = {
     "avae_ss": lambda networks: keras_avae.AVAESelfSupervised(*networks, seed=SEED),
 }
 DEFAULT_STEPS = {"mlp": 100, "conv": 10}
+DEFAULT_MEMORY_STEPS = 5
+KIB_PER_MIB = 1024
+BYTES_PER_MIB = 1024**2
 
 
 class Runner:
@@ -81,6 +97,47 @@ def measure(runners, steps, repeats):
             runner.seconds.append(runner.run(steps))
 
 
+def peak_rss_mib():
+    """This process's peak resident set size so far (`ru_maxrss` is in KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / KIB_PER_MIB
+
+
+def current_rss_mib():
+    """This process's resident set size now (Linux: the second field of /proc/self/statm, in pages)."""
+    with open("/proc/self/statm") as statm:
+        pages = int(statm.read().split()[1])
+    return pages * resource.getpagesize() / BYTES_PER_MIB
+
+
+def measure_memory_here(name, arch, batch_size, jit_compile, steps):
+    """Peak memory that training model `name` adds to this process: host RSS, and the GPU's if any."""
+    dataset = make_dataset(batch_size)
+    next(iter(dataset))
+    gpus = tf.config.list_logical_devices("GPU")
+    if gpus:
+        tf.config.experimental.reset_memory_stats(gpus[0].name)
+    before = current_rss_mib()
+    Runner(name, arch, batch_size, jit_compile, dataset).run(steps)
+    peak = peak_rss_mib()
+    result = {"model": name, "peak_rss_mib": peak, "peak_rss_growth_mib": peak - before}
+    if gpus:
+        result["gpu_peak_mib"] = tf.config.experimental.get_memory_info(gpus[0].name)["peak"] / BYTES_PER_MIB
+    return result
+
+
+def measure_memory(args):
+    """`measure_memory_here` for each model, each in a fresh Python process."""
+    results = {}
+    for name in args.models:
+        command = [sys.executable, __file__, "--arch", args.arch, "--batch-size", str(args.batch_size),
+                   "--memory-steps", str(args.memory_steps), "--memory-of", name]
+        if args.jit_compile:
+            command.append("--jit-compile")
+        completed = subprocess.run(command, capture_output=True, text=True, check=True)
+        results[name] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return results
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", choices=sorted(ARCHITECTURES), default="mlp")
@@ -90,6 +147,11 @@ def parse_args(argv):
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--jit-compile", action="store_true", help="compile(jit_compile=True); default: Keras's auto")
     parser.add_argument("--json", metavar="PATH", help="also write the results here")
+    parser.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
+                        help="also measure each model's peak memory in a subprocess (default: on)")
+    parser.add_argument("--memory-steps", type=int, default=DEFAULT_MEMORY_STEPS,
+                        help=f"training steps of the memory measurement (default {DEFAULT_MEMORY_STEPS})")
+    parser.add_argument("--memory-of", choices=sorted(MODELS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     requested = {name.strip() for name in args.models.split(",") if name.strip()}
     unknown = sorted(requested - set(MODELS))
@@ -102,22 +164,36 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     keras.utils.set_random_seed(SEED)
+    jit_compile = True if args.jit_compile else "auto"
+    if args.memory_of:  # the child process of `measure_memory`
+        print(json.dumps(measure_memory_here(args.memory_of, args.arch, args.batch_size, jit_compile,
+                                             args.memory_steps)))
+        return None
     steps = args.steps or DEFAULT_STEPS[args.arch]
     env = environment()
     print(f"time factor: {args.arch}, batch {args.batch_size}, {steps} steps x {args.repeats} repeats, "
           f"TensorFlow {env['tensorflow']}, Keras {env['keras']}, {env['cpu_count']} CPUs")
     dataset = make_dataset(args.batch_size)
-    jit_compile = True if args.jit_compile else "auto"
     runners = [Runner(name, args.arch, args.batch_size, jit_compile, dataset) for name in args.models]
     started = time.perf_counter()
     measure(runners, steps, args.repeats)
+    memory = measure_memory(args) if args.memory else {}
     vae_ms = 1000 * statistics.median(runners[0].seconds)
     rows = []
-    print(f"\n{'model':<8} {'ms/step':>8} {'x VAE':>7} {'paper (GPU)':>12}")
+    print(f"\n{'model':<8} {'ms/step':>8} {'images/s':>9} {'x VAE':>7} {'paper (GPU)':>12} {'peak MiB':>9} {'growth':>7}")
     for runner in runners:
         ms = 1000 * statistics.median(runner.seconds)
-        rows.append({"model": runner.name, "ms_per_step": ms, "time_factor": ms / vae_ms})
-        print(f"{runner.name:<8} {ms:8.2f} {ms / vae_ms:6.2f}x {PAPER_TIME_FACTORS[runner.name]:11.1f}x")
+        row = {"model": runner.name, "ms_per_step": ms, "images_per_second": 1000 * args.batch_size / ms,
+               "time_factor": ms / vae_ms, **memory.get(runner.name, {})}
+        rows.append(row)
+        peak = f"{row['peak_rss_mib']:9.0f} {row['peak_rss_growth_mib']:7.0f}" if memory else f"{'-':>9}"
+        if "gpu_peak_mib" in row:
+            peak += f" (GPU {row['gpu_peak_mib']:.0f})"
+        print(f"{runner.name:<8} {ms:8.2f} {row['images_per_second']:9.0f} {ms / vae_ms:6.2f}x "
+              f"{PAPER_TIME_FACTORS[runner.name]:11.1f}x {peak}")
+    if memory:
+        print(f"peak MiB: peak resident set of a fresh process that trained the model {args.memory_steps} steps; "
+              "growth: over its resident set just before the model was built")
     for row in rows:
         if row["model"] == "se":
             verdict = "ok" if row["time_factor"] <= SE_TARGET else "MISS"

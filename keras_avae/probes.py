@@ -25,7 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_avae.validation import check_positive_int
+from keras_avae.validation import check_positive_int, check_seed
 
 ENCODE_BATCH_SIZE = 256
 """Images per `encode_mean` call in `encode_means`."""
@@ -118,8 +118,7 @@ def train_linear_probe(
         raise ValueError(
             f"`learning_rate` must be a number > 0. Received: learning_rate={learning_rate!r}"
         )
-    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
-        raise ValueError(f"`seed` must be an int. Received: seed={seed!r}")
+    seed = check_seed(seed)
 
     probe = _linear_model(features.shape[1], num_classes)
     probe.compile(

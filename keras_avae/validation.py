@@ -31,6 +31,25 @@ def check_positive_int(value, name):
     return int(value)
 
 
+def check_non_negative(value, name):
+    """Checks that `value` is a finite number >= 0 (not a bool) and returns it as a float."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise ValueError(f"`{name}` must be a finite number >= 0. Received: {name}={value!r}")
+    return float(value)
+
+
+def check_seed(seed, name="seed"):
+    """Checks a random seed: an integer (not a bool). Returns it as a Python int."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise ValueError(f"`{name}` must be an int. Received: {name}={seed!r}")
+    return int(seed)
+
+
 def check_positive(value, name):
     """Checks that `value` is a finite number > 0 and returns it as a float."""
     if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:

@@ -62,7 +62,12 @@ import tensorflow as tf
 
 from keras_avae import attacks
 from keras_avae import probes as probes_lib
-from keras_avae.validation import check_positive_int, input_problem
+from keras_avae.validation import (
+    check_non_negative,
+    check_positive_int,
+    check_seed,
+    input_problem,
+)
 
 DEFAULT_EPSILONS = (0.0, 0.1, 0.2)
 """The attack radii of Table 1, for pixels in [0, 1]."""
@@ -159,12 +164,12 @@ def attack(
         x_adv = attack(vae, probes["digit"], x_test, labels["digit"], epsilon=0.1)
     """
     _check_model(model)
-    epsilon = _check_epsilon(epsilon, "epsilon")
+    epsilon = check_non_negative(epsilon, "epsilon")
     attack_steps = check_positive_int(attack_steps, "attack_steps")
     restarts = check_positive_int(restarts, "restarts")
     losses = _check_losses(losses)
     batch_size = check_positive_int(batch_size, "batch_size")
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     x = _check_inputs(x, model, "x")
     y = probes_lib.check_labels(y, "y", len(x), "x")
     compiled = _Attack(model, probe, epsilon, attack_steps, restarts, losses, seed)
@@ -420,7 +425,7 @@ class RobustnessEvaluator(keras.callbacks.Callback):
         self.every_n_epochs = check_positive_int(every_n_epochs, "every_n_epochs")
         self.batch_size = check_positive_int(batch_size, "batch_size")
         self.losses = _check_losses(losses)
-        self.seed = _check_seed(seed)
+        self.seed = check_seed(seed)
         self.probe_kwargs = _check_probe_kwargs(probe_kwargs, self.seed)
         if not isinstance(fill_missing_epochs, bool):
             raise ValueError(
@@ -520,7 +525,7 @@ class RobustnessEvaluator(keras.callbacks.Callback):
                     "`huge_epsilon` is needed when the model has no `data_range`."
                 )
             huge_epsilon = model.data_range[1] - model.data_range[0]
-        huge_epsilon = _check_epsilon(huge_epsilon, "huge_epsilon")
+        huge_epsilon = check_non_negative(huge_epsilon, "huge_epsilon")
         if huge_epsilon == 0:
             raise ValueError(f"`huge_epsilon` must be > 0. Received: huge_epsilon={huge_epsilon!r}")
         if more_steps is None:
@@ -844,23 +849,6 @@ def _check_model(model):
             f"`model` must be a keras_avae model with `encode_mean`, `data_range` and "
             f"`distribute_strategy`; {type(model).__name__} lacks {missing}."
         )
-
-
-def _check_seed(seed):
-    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
-        raise ValueError(f"`seed` must be an int. Received: seed={seed!r}")
-    return int(seed)
-
-
-def _check_epsilon(epsilon, name):
-    if (
-        not isinstance(epsilon, numbers.Real)
-        or isinstance(epsilon, bool)
-        or not math.isfinite(epsilon)
-        or epsilon < 0
-    ):
-        raise ValueError(f"`{name}` must be a finite number >= 0. Received: {name}={epsilon!r}")
-    return float(epsilon)
 
 
 def _check_epsilons(epsilons):

@@ -11,7 +11,6 @@ Example:
 """
 
 import math
-import numbers
 import os
 import sys
 import time
@@ -28,6 +27,7 @@ from keras_avae.metrics.self_consistency import (
     _check_int,
     self_consistency,
 )
+from keras_avae.validation import check_non_negative, check_seed
 
 CHAIN_FIGURE_IMAGES = 8
 """Start images of the encode-decode chain figure written when `figure_dir` is set."""
@@ -88,17 +88,7 @@ class SelfConsistencyCallback(keras.callbacks.Callback):
         self.n = _check_int(n, "n", 2)
         self.steps = _check_int(steps, "steps", 1)
         self.every_n_epochs = _check_int(every_n_epochs, "every_n_epochs", 1)
-        if (
-            not isinstance(active_threshold, numbers.Real)
-            or isinstance(active_threshold, bool)
-            or not math.isfinite(active_threshold)
-            or active_threshold < 0
-        ):
-            raise ValueError(
-                "`active_threshold` must be a finite number >= 0. "
-                f"Received: active_threshold={active_threshold!r}"
-            )
-        self.active_threshold = float(active_threshold)
+        self.active_threshold = check_non_negative(active_threshold, "active_threshold")
         if x is not None:
             x = np.asarray(x)
             if x.ndim < 2 or len(x) < 2:
@@ -107,9 +97,7 @@ class SelfConsistencyCallback(keras.callbacks.Callback):
                 )
         self.x = x
         self.batch_size = _check_int(batch_size, "batch_size", 1)
-        if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
-            raise ValueError(f"`seed` must be an int. Received: seed={seed!r}")
-        self.seed = int(seed)
+        self.seed = check_seed(seed)
         if not isinstance(fill_missing_epochs, bool):
             raise ValueError(
                 "`fill_missing_epochs` must be True or False. "

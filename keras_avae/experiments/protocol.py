@@ -40,7 +40,7 @@ from keras_avae import probes as probes_lib
 from keras_avae.callbacks import robustness
 from keras_avae.experiments.scale import OVERRIDABLE_FIELDS, steps_per_epoch
 from keras_avae.experiments.step_timer import StepTimer
-from keras_avae.metrics import reconstruction_mse
+from keras_avae.metrics import reconstruction_mse, representation_sensitivity
 from keras_avae.models import AVAE, SEAVAE, VAE, AVAESelfSupervised, SmoothEncoder
 
 MODEL_CLASSES = {
@@ -399,14 +399,18 @@ def evaluate_model(model, test_data, evaluator, *, robust=True, fid_scorer=None,
     - linear probes on f^mu, fitted by `evaluator` on its training data, and
       their clean accuracy on all of `test_data`;
     - adversarial accuracy of those probes (`evaluator.evaluate_with_probes`)
-      on the evaluator's attacked test images, when `robust`;
+      on the evaluator's attacked test images, and how far an attack of each
+      nonzero radius can move f^mu against the class centroids' distances
+      (`keras_avae.metrics.representation_sensitivity`), when `robust`;
     - FID of the model's samples (`fid_scorer`), when given.
 
     Returns:
         Dict with `test_terms`, `test_reconstruction_mse`,
         `test_reconstruction_sse`, `probe_accuracy` (task -> accuracy),
-        `accuracy` (task -> radius string -> robust accuracy, or None), `fid`
-        (or None), `evaluation_seconds`, and `sanity_check` when asked.
+        `accuracy` (task -> radius string -> robust accuracy, or None),
+        `sensitivity` (radius string -> `representation_sensitivity` result,
+        or None), `fid` (or None), `evaluation_seconds`, and `sanity_check`
+        when asked.
     """
     x_test, _ = test_data
     start = time.perf_counter()
@@ -420,10 +424,20 @@ def evaluate_model(model, test_data, evaluator, *, robust=True, fid_scorer=None,
         "test_reconstruction_sse": sse,
         "probe_accuracy": probes_lib.evaluate_probes(model, probes, test_data),
         "accuracy": None,
+        "sensitivity": None,
         "fid": None,
     }
     if robust:
         metrics["accuracy"] = accuracy_to_json(evaluator.evaluate_with_probes(model, probes))
+        x_attacked, attacked_labels = evaluator.test_data
+        metrics["sensitivity"] = {
+            f"{epsilon:g}": representation_sensitivity(
+                model, x_attacked, epsilon, labels=attacked_labels, steps=evaluator.attack_steps,
+                seed=evaluator.seed,
+            )
+            for epsilon in evaluator.epsilons
+            if epsilon > 0
+        }
     if fid_scorer is not None:
         metrics["fid"] = fid_scorer(model)
     if sanity_check:
@@ -705,6 +719,18 @@ def describe_settings(metrics):
     return "; ".join(parts) + "."
 
 
+def sensitivity_sentence(sensitivity):
+    """One sentence on how far attacks move f^mu, from `evaluate_model`'s `sensitivity`."""
+    parts = []
+    for epsilon, result in sensitivity.items():
+        ratios = ", ".join(f"{task} {ratio:.2f}" for task, ratio in result.get("shift_ratio", {}).items())
+        parts.append(
+            f"at ε={epsilon} it moves ||Δf^mu|| by {result['shift']:.2f} (random corner "
+            f"{result['random_shift']:.2f}); over the median class-centroid distance: {ratios}"
+        )
+    return "Representation sensitivity (PGD on ||f^mu(x~) - f^mu(x)||): " + "; ".join(parts) + "."
+
+
 def run_summary(metrics):
     """summary.md of one run."""
     lines = [f"# {metrics['label']} ({metrics.get('arch')})", ""]
@@ -719,6 +745,8 @@ def run_summary(metrics):
         f"Reconstruction MSE (Table 1 scale): {metrics['test_reconstruction_mse']:.1f}; "
         f"per-image sum of squared errors in [0, 1] units: {metrics['test_reconstruction_sse']:.2f}."
     )
+    if metrics.get("sensitivity"):
+        lines.append(sensitivity_sentence(metrics["sensitivity"]))
     if metrics.get("fid") is not None:
         lines.append(f"FID: {metrics['fid']:.2f}.")
     seconds = metrics.get("seconds_per_step")

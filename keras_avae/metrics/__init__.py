@@ -1,4 +1,4 @@
-"""Evaluation metrics: decoder quality (FID, KID, reconstruction MSE) and self-consistency."""
+"""Evaluation metrics: decoder quality (FID, KID, reconstruction MSE), self-consistency, representation sensitivity."""
 
 from keras_avae.metrics.fid import (
     FID,
@@ -9,6 +9,7 @@ from keras_avae.metrics.fid import (
 from keras_avae.metrics.kid import KID, kernel_inception_distance, polynomial_mmd2
 from keras_avae.metrics.reconstruction import reconstruction_mse
 from keras_avae.metrics.self_consistency import self_consistency
+from keras_avae.metrics.sensitivity import representation_sensitivity
 
 __all__ = [
     "FID",
@@ -19,5 +20,6 @@ __all__ = [
     "kernel_inception_distance",
     "polynomial_mmd2",
     "reconstruction_mse",
+    "representation_sensitivity",
     "self_consistency",
 ]

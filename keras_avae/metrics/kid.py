@@ -25,7 +25,7 @@ from keras_avae.metrics.fid import (
     extractor_config,
     from_extractor_config,
 )
-from keras_avae.validation import check_positive_int
+from keras_avae.validation import check_positive_int, check_seed
 
 DEFAULT_SUBSETS = 100
 """Random subsets KID is averaged over (Binkowski et al.'s default)."""
@@ -115,7 +115,7 @@ def kernel_inception_distance(
     generated_features = _check_features(generated_features, "generated_features")
     subsets = check_positive_int(subsets, "subsets")
     subset_size = _check_subset_size(subset_size)
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     smallest = min(len(real_features), len(generated_features))
     if subset_size > smallest:
         raise ValueError(
@@ -182,7 +182,7 @@ class KID(keras.metrics.Metric):
         super().__init__(name=name, **kwargs)
         self.subsets = check_positive_int(subsets, "subsets")
         self.subset_size = _check_subset_size(subset_size)
-        self.seed = _check_seed(seed)
+        self.seed = check_seed(seed)
         self.features = ImageFeatures(feature_extractor, weights, data_range, batch_size)
         self.feature_extractor = feature_extractor
         self.weights = weights
@@ -267,7 +267,3 @@ def _check_subset_size(subset_size):
     return int(subset_size)
 
 
-def _check_seed(seed):
-    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
-        raise ValueError(f"`seed` must be an int. Received: seed={seed!r}")
-    return int(seed)

@@ -40,7 +40,7 @@ import numbers
 import keras
 import numpy as np
 
-from keras_avae.validation import input_problem
+from keras_avae.validation import check_non_negative, check_seed, input_problem
 
 DEFAULT_SAMPLES = 1000
 """Latent samples z ~ p(z) per evaluation."""
@@ -107,19 +107,9 @@ def self_consistency(
     _check_model(model)
     n = _check_int(n, "n", 2)
     steps = _check_int(steps, "steps", 1)
-    if (
-        not isinstance(active_threshold, numbers.Real)
-        or isinstance(active_threshold, bool)
-        or not math.isfinite(active_threshold)
-        or active_threshold < 0
-    ):
-        raise ValueError(
-            "`active_threshold` must be a finite number >= 0. "
-            f"Received: active_threshold={active_threshold!r}"
-        )
+    active_threshold = check_non_negative(active_threshold, "active_threshold")
     batch_size = _check_int(batch_size, "batch_size", 1)
-    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
-        raise ValueError(f"`seed` must be an int. Received: seed={seed!r}")
+    seed = check_seed(seed)
     if x is not None:
         x = _check_data(x, model)
 

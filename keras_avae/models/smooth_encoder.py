@@ -4,18 +4,14 @@ import keras
 
 from keras_avae import attacks, objectives
 from keras_avae.models.vae import VAE
-from keras_avae.validation import check_rho
+from keras_avae.validation import check_non_negative, check_positive_int, check_rho
 
 ATTACK_ARGUMENTS = ("rho", "epsilon", "attack_steps")
 
 
 def check_attack_arguments(epsilon, attack_steps):
     """Checks an attack radius (>= 0) and number of steps (>= 1); returns them as float, int."""
-    if not isinstance(epsilon, (int, float)) or not epsilon >= 0 or epsilon == float("inf"):
-        raise ValueError(f"`epsilon` must be a finite number >= 0. Received: epsilon={epsilon!r}")
-    if isinstance(attack_steps, bool) or not isinstance(attack_steps, int) or attack_steps < 1:
-        raise ValueError(f"`attack_steps` must be an integer >= 1. Received: attack_steps={attack_steps!r}")
-    return float(epsilon), int(attack_steps)
+    return check_non_negative(epsilon, "epsilon"), check_positive_int(attack_steps, "attack_steps")
 
 
 def adversarial_terms(model, x, z_mean, z_log_var, rho, tight, training):

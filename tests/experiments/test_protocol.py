@@ -109,7 +109,14 @@ def test_run_rows_times_against_the_vae_and_resumes(tmp_path, monkeypatch):
     assert results["AVAE-SS"]["time_factor"] > 0
     assert results["AVAE-SS"]["train_steps"] == results["VAE"]["train_steps"] == 2  # 32 images, batch 16
     assert json.loads((tmp_path / "VAE" / "metrics.json").read_text())["time_factor"] == 1.0
-    assert (tmp_path / "AVAE-SS" / "summary.md").read_text().startswith("# AVAE-SS (mlp)")
+    summary = (tmp_path / "AVAE-SS" / "summary.md").read_text()
+    assert summary.startswith("# AVAE-SS (mlp)")
+    # How far the radius-0.1 attack moves f^mu, per task, next to the accuracies (none at radius 0).
+    sensitivity = results["VAE"]["sensitivity"]
+    assert list(sensitivity) == ["0.1"]
+    assert sensitivity["0.1"]["shift"] >= sensitivity["0.1"]["random_shift"] > 0
+    assert set(sensitivity["0.1"]["shift_ratio"]) == {"digit", "color"}
+    assert "Representation sensitivity" in summary and "at ε=0.1" in summary
 
     def fail(*args, **kwargs):
         raise AssertionError("a finished row ran again")
