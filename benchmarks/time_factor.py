@@ -10,12 +10,13 @@ and the median is reported with its ratio to the VAE, and as training images
 per second (batch size over step time).
 
 Peak memory is measured apart, each model in a fresh subprocess (it cannot be
-told apart among models that share one process): the process's peak resident
-set size (`ru_maxrss`) after the model has trained `--memory-steps` steps, and
-its growth over the resident set just before the model was built, i.e. what the
-model, its optimizer state and its training step add on top of TensorFlow and
-the data; on a GPU also TensorFlow's peak device allocation
-(`tf.config.experimental.get_memory_info`).
+told apart among models that share one process). Just before the model is
+built, the process's high-water mark of resident memory is reset (Linux:
+writing 5 to /proc/self/clear_refs resets VmHWM); after the model has trained
+`--memory-steps` steps, the new high-water mark is its peak, and its growth over
+the resident set at the reset is what the model, its optimizer state and its
+training step add on top of TensorFlow and the data. On a GPU also TensorFlow's
+peak device allocation (`tf.config.experimental.get_memory_info`).
 `--no-memory` skips it.
 
 Target on this 2-core CPU: SE with 5 attack steps at most 3.5x a VAE step.
@@ -27,7 +28,6 @@ Usage:
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -62,6 +62,8 @@ MODELS = {
 DEFAULT_STEPS = {"mlp": 100, "conv": 10}
 DEFAULT_MEMORY_STEPS = 5
 KIB_PER_MIB = 1024
+# What /proc/self/clear_refs takes to reset the resident high-water mark (proc(5)).
+RESET_PEAK_RSS = "5"
 BYTES_PER_MIB = 1024**2
 
 
@@ -97,16 +99,19 @@ def measure(runners, steps, repeats):
             runner.seconds.append(runner.run(steps))
 
 
-def peak_rss_mib():
-    """This process's peak resident set size so far (`ru_maxrss` is in KiB on Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / KIB_PER_MIB
+def memory_status_mib(field):
+    """A memory field of /proc/self/status (Linux), e.g. VmRSS (now) or VmHWM (peak), in MiB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / KIB_PER_MIB
+    raise RuntimeError(f"/proc/self/status has no {field}: peak memory needs Linux (or pass --no-memory)")
 
 
-def current_rss_mib():
-    """This process's resident set size now (Linux: the second field of /proc/self/statm, in pages)."""
-    with open("/proc/self/statm") as statm:
-        pages = int(statm.read().split()[1])
-    return pages * resource.getpagesize() / BYTES_PER_MIB
+def reset_peak_rss():
+    """Resets this process's resident high-water mark VmHWM to the current resident set (Linux >= 4.0)."""
+    with open("/proc/self/clear_refs", "w") as clear_refs:
+        clear_refs.write(RESET_PEAK_RSS)
 
 
 def measure_memory_here(name, arch, batch_size, jit_compile, steps):
@@ -116,9 +121,10 @@ def measure_memory_here(name, arch, batch_size, jit_compile, steps):
     gpus = tf.config.list_logical_devices("GPU")
     if gpus:
         tf.config.experimental.reset_memory_stats(gpus[0].name)
-    before = current_rss_mib()
+    reset_peak_rss()
+    before = memory_status_mib("VmRSS")
     Runner(name, arch, batch_size, jit_compile, dataset).run(steps)
-    peak = peak_rss_mib()
+    peak = memory_status_mib("VmHWM")
     result = {"model": name, "peak_rss_mib": peak, "peak_rss_growth_mib": peak - before}
     if gpus:
         result["gpu_peak_mib"] = tf.config.experimental.get_memory_info(gpus[0].name)["peak"] / BYTES_PER_MIB
