@@ -24,6 +24,21 @@ class AVAESelfSupervised(AVAE):
     Build it with `from_pretrained(model)`, which copies the networks so the
     source model stays untouched.
 
+    Post-train briefly and watch the representation. Eq. (34) has no data
+    term, and with z and z' factorised given x and x~ (as Algorithm 4
+    estimates it) every term that depends on the encoder mean is a penalty:
+    -KL costs 0.5 ||f^mu(x)||^2, and the coupling costs
+    ||f^mu(x~) - rho f^mu(x)||^2 / (2 (1 - rho^2)), which a constant f^mu = 0
+    also zeroes. So its global optimum is an encoder that ignores its input,
+    whatever the decoder; on an exactly invertible linear pair even the
+    self-consistent encoder scores worse than the constant one
+    (tests/models/test_avae_self_supervised.py). Post-training moves towards
+    it: on ColorMNIST the distance between class centroids of f^mu falls from
+    3.2 (the VAE) to 0.10 after 628 steps at Adam 1e-4 and to 0.01 at 1e-3,
+    and probe accuracy falls with it. Whatever robustness AVAE-SS brings comes
+    from stopping early: monitor it with `keras_avae.RobustnessEvaluator`
+    (probe accuracy) as a callback.
+
     Example:
         ss = keras_avae.AVAESelfSupervised.from_pretrained(vae, rho=0.975)
         ss.compile(optimizer="adam")

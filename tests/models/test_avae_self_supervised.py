@@ -78,3 +78,64 @@ def test_from_pretrained_refuses_other_inputs(make_networks):
         keras_avae.AVAESelfSupervised.from_pretrained(keras_avae.VAE(*make_networks()))
     with pytest.raises(ValueError, match=r"`rho` must be a number in \(-1, 1\)"):
         keras_avae.AVAESelfSupervised(*make_networks(), rho=1.0)
+
+
+# ------------------------------------------------------------------ eq. (34)'s optimum
+#
+# Linear, exactly invertible pair: g(z) = W z with orthonormal W (4 x 2), and an
+# encoder with mean c W'x and constant variance s, so f^mu(g(u)) = c u. With
+# x = g(z''), z'' ~ N(0, I), m = c z'', z = m + sqrt(s) eps, m' = c z, eq. (34)
+# as estimated by Algorithm 4 (z and z' factorised given x and x~) has, per
+# latent dimension, the expectation
+#     -0.5 (s + c^2 - 1 - log s) - 0.5 log(2 pi (1 - rho^2))
+#     - ((c - rho)^2 c^2 + c^2 s + s + rho^2 s) / (2 (1 - rho^2)) + 0.5 log(2 pi e s).
+# Every term that involves c is <= 0 and vanishes at c = 0: nothing in eq. (34)
+# pays the encoder for carrying information about x (the data term that does so
+# in eq. 13 is absent), so its optimum is a constant encoder.
+
+SS_OBSERVED, SS_LATENT, SS_RHO = 4, 2, 0.975
+
+
+def _linear_ss(c, s):
+    w, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(SS_OBSERVED, SS_LATENT)))
+    encoder = keras.Sequential([keras.Input((SS_OBSERVED,)), keras.layers.Dense(2 * SS_LATENT)])
+    kernel = np.concatenate([c * w, np.zeros((SS_OBSERVED, SS_LATENT))], axis=1)
+    encoder.layers[0].set_weights([kernel, np.full(2 * SS_LATENT, [0.0] * SS_LATENT + [np.log(s)] * SS_LATENT)])
+    decoder = keras.Sequential([keras.Input((SS_LATENT,)), keras.layers.Dense(SS_OBSERVED, use_bias=False)])
+    decoder.layers[0].set_weights([w.T])
+    ss = keras_avae.AVAESelfSupervised(encoder, decoder, rho=SS_RHO, data_range=None, seed=0)
+    ss(np.zeros((1, SS_OBSERVED), np.float32))
+    return ss
+
+
+def _ss_loss_samples(ss, n):
+    """Minus eq. (34), one Monte-Carlo sample per generated example."""
+    return ss._terms(tf.zeros((n, SS_OBSERVED)))["loss"].numpy().astype(np.float64)
+
+
+def _expected_bound(c, s, rho=SS_RHO):
+    per_dim = (
+        -0.5 * (s + c**2 - 1 - np.log(s))
+        - 0.5 * np.log(2 * np.pi * (1 - rho**2))
+        - ((c - rho) ** 2 * c**2 + c**2 * s + s + rho**2 * s) / (2 * (1 - rho**2))
+        + 0.5 * np.log(2 * np.pi * np.e * s)
+    )
+    return SS_LATENT * per_dim
+
+
+@pytest.mark.parametrize("c", [0.0, 0.5, SS_RHO, 1.0])
+def test_eq_34_estimate_matches_its_closed_form_on_a_linear_pair(c):
+    s = 0.05
+    bound = -_ss_loss_samples(_linear_ss(c, s), n=20000)
+    standard_error = bound.std() / np.sqrt(len(bound))
+    assert abs(bound.mean() - _expected_bound(c, s)) < 5 * standard_error + 1e-4
+
+
+def test_eq_34_is_maximised_by_a_constant_encoder():
+    s = 0.05
+    bounds = [-_ss_loss_samples(_linear_ss(c, s), n=20000).mean() for c in (0.0, 0.25, 0.5, SS_RHO)]
+    # Strictly worse as the encoder carries more of x, even the self-consistent c = rho.
+    assert all(a > b for a, b in zip(bounds, bounds[1:]))
+    # At its best variance, the constant encoder beats every informative one of the grid.
+    best_s = np.exp(np.linspace(-6, 0, 601))
+    assert _expected_bound(0.0, best_s).max() > max(_expected_bound(c, best_s).max() for c in (0.25, 0.5, SS_RHO, 1.0))
