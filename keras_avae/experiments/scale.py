@@ -185,8 +185,8 @@ TABLE1_SCALES = {
     "small": Scale(
         name="small",
         description=(
-            "the whole table on two CPU cores in under an hour (about 25 minutes estimated from "
-            "measured step and evaluation times: 6 for mlp, 18 for conv): 10,000 training images, Adam 1e-3, "
+            "the whole table on two CPU cores in under an hour (measured: 8 minutes for mlp; 31 "
+            "for conv with other jobs sharing the cores): 10,000 training images, Adam 1e-3, "
             "20 epochs for the MLP (3,140 steps) and 3 for the convnet (471 steps, "
             "whose steps cost about 10x more); 5 PGD steps per SE training step; evaluation "
             "attacks 500 test images with 10 steps x 2 restarts x 2 losses; MSE, probe "
