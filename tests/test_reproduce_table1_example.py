@@ -46,7 +46,9 @@ def test_tiny_table_has_the_seven_rows(fake_mnist, tmp_path, capsys):
     table = markdown.split("## MLP")[1].split("##")[0]
     assert sum(line.startswith("| ") and not line.startswith("| Model") for line in table.splitlines()) == 7
     header = "| Model | digit ε=0 | digit ε=0.1 | digit ε=0.2 | color ε=0 | color ε=0.1 | color ε=0.2 | Time | MSE | FID |"
-    assert header in markdown
+    assert header + " shift ratio ε=0.1 (digit) |" in table  # our rows: with representation sensitivity
+    assert header + "\n" in markdown  # the paper's rows: without
+    assert all(set(row["sensitivity"]) == {"0.1", "0.2"} for row in rows)
     assert "FID extractor: a ColorMNIST digit x colour classifier trained here" in markdown
     assert "| AVAE | 97.3 | 88.1 | 54.8 | 100.0 | 99.8 | 87.7 | ×1.5 | 1371.9 | 15.46 |" in markdown  # the paper's row
     saved = json.loads((out / "table1.json").read_text())

@@ -37,6 +37,7 @@ def test_tiny_sweep_trains_one_avae_per_rho(fake_mnist, tmp_path):
     }
     markdown = (out / "rho_sweep.md").read_text()
     assert "| AVAE rho=0.5 |" in markdown and "| AVAE rho=0.975 |" in markdown
+    assert "| shift ratio ε=0.1 (digit) |" in markdown
     assert (out / "rho_sweep.json").is_file()
 
 

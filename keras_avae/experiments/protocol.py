@@ -679,6 +679,8 @@ def results_table(rows):
     The accuracy columns are `keras_avae.callbacks.robustness.to_markdown`'s;
     Time is the time factor (seconds per training step relative to the VAE's),
     MSE `test_reconstruction_mse` and FID `fid`; "-" where a value is missing.
+    When rows carry `sensitivity` (`evaluate_model`), a last column gives the
+    shift ratio of the first task at the smallest attacked radius.
 
     Args:
         rows: list of metrics dicts (`run_one`'s) with `label` and `accuracy`.
@@ -686,13 +688,33 @@ def results_table(rows):
     lines = robustness.to_markdown({row["label"]: row["accuracy"] for row in rows}).splitlines()
     lines[0] += " Time | MSE | FID |"
     lines[1] += "--:|--:|--:|"
+    ratio_column = _shift_ratio_column(rows)
+    if ratio_column:
+        epsilon, task = ratio_column
+        lines[0] += f" shift ratio ε={epsilon} ({task}) |"
+        lines[1] += "--:|"
     for index, row in enumerate(rows):
         lines[2 + index] += (
             f" {_format(row.get('time_factor'), '.1f', '×')} |"
             f" {_format(row.get('test_reconstruction_mse'), '.1f')} |"
             f" {_format(row.get('fid'), '.2f')} |"
         )
+        if ratio_column:
+            ratio = (row.get("sensitivity") or {}).get(epsilon, {}).get("shift_ratio", {}).get(task)
+            lines[2 + index] += f" {_format(ratio, '.2f')} |"
     return "\n".join(lines) + "\n"
+
+
+def _shift_ratio_column(rows):
+    """`(radius string, task)` of the shift ratio `results_table` shows, or None if no row has one."""
+    for row in rows:
+        sensitivity = row.get("sensitivity")
+        if sensitivity:
+            epsilon = min(sensitivity, key=float)
+            ratios = sensitivity[epsilon].get("shift_ratio")
+            if ratios:
+                return epsilon, next(iter(ratios))
+    return None
 
 
 def describe_settings(metrics):

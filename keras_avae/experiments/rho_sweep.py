@@ -92,7 +92,7 @@ def reproduce(overrides=None):
                 "label": row_label(rho),
                 **{key: results[row_label(rho)].get(key) for key in (
                     "accuracy", "probe_accuracy", "seconds_per_step", "train_seconds",
-                    "test_reconstruction_mse", "fid", "out",
+                    "test_reconstruction_mse", "fid", "sensitivity", "out",
                 )},
             }
             for rho in config["rhos"]

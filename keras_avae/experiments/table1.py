@@ -124,7 +124,8 @@ def row_summary(metrics):
     """The numbers of one row that the table reports, for table1.json."""
     keys = (
         "label", "model", "arch", "accuracy", "probe_accuracy", "time_factor", "seconds_per_step",
-        "train_seconds", "train_steps", "test_reconstruction_mse", "test_reconstruction_sse", "fid", "out",
+        "train_seconds", "train_steps", "test_reconstruction_mse", "test_reconstruction_sse", "fid", "sensitivity",
+        "out",
     )
     summary = {key: metrics.get(key) for key in keys}
     smooth = metrics["model"] in ("se", "seavae")

@@ -78,6 +78,13 @@ def test_results_table_adds_time_mse_and_fid_columns():
         "| VAE | 90.0 | 5.0 | ×1.0 | 1369.2 | 12.44 |",
         "| AVAE | 97.0 | 88.1 | - | 1371.9 | - |",
     ]
+    # With sensitivity, a last column: the first task's shift ratio at the smallest radius.
+    rows[0]["sensitivity"] = {
+        "0.2": {"shift_ratio": {"digit": 2.0}}, "0.1": {"shift_ratio": {"digit": 1.104, "color": 0.5}}
+    }
+    lines = protocol.results_table(rows).splitlines()
+    assert lines[0].endswith("| FID | shift ratio ε=0.1 (digit) |")
+    assert lines[2].endswith("| 12.44 | 1.10 |") and lines[3].endswith("| - | - |")
 
 
 def test_time_factor_and_accuracy_round_trip():
