@@ -19,9 +19,12 @@ from pathlib import Path
 
 from keras_avae import figures
 from keras_avae.experiments import color_mnist, protocol
-from keras_avae.experiments.progress import Progress
 from keras_avae.experiments.scale import TABLE1_SCALES
-from keras_avae.experiments.table1 import ARCHITECTURE_NAMES, parse_list
+from keras_avae.experiments.table1 import (
+    ARCHITECTURE_NAMES,
+    parse_list,
+    run_architectures,
+)
 from keras_avae.validation import check_rho
 
 DEFAULT_RHOS = (0.5, 0.8, 0.9, 0.95, 0.975, 0.99)
@@ -71,21 +74,10 @@ def reproduce(overrides=None):
     config["rhos"] = parse_rhos(config["rhos"])
     out = Path(config["out"] or os.path.join("runs", f"rho_sweep_{scale.name}"))
     config["out"] = os.fspath(out)
-    sizes = protocol.fill_from_scale(config, scale, config["arch"][0])
-    data_path = color_mnist.resolve_data_path(config["data"])
-    train_data, test_data = color_mnist.load_data(data_path, sizes["train_size"], sizes["test_size"])
-    data = color_mnist.experiment_data(train_data, test_data, data_path)
-    fid_scorer = color_mnist.fid_scorer_for(sizes, train_data, test_data, out)
     rows = [{"label": row_label(rho), "model": "avae", "rho": rho} for rho in config["rhos"]]
-    progress = Progress(len(config["arch"]) * len(rows), verbose=config["verbose"])
-    tables, settings, figure_paths = {}, {}, {}
-    for arch in config["arch"]:
-        base = {key: config[key] for key in _RUN_KEYS}
-        base = protocol.fill_from_scale({**base, "arch": arch, "robustness": True, "figures": False}, scale, arch)
-        _, results = protocol.run_rows(
-            rows, base, data, color_mnist.networks, out / arch,
-            fid_scorer=fid_scorer, progress=progress, prefix=f"{arch}: ", resume=config["resume"],
-        )
+    runs, _, document = run_architectures(config, scale, rows, out, _RUN_KEYS)
+    tables, figure_paths = {}, {}
+    for arch, (_, results) in runs.items():
         tables[arch] = [
             {
                 "rho": rho,
@@ -97,24 +89,14 @@ def reproduce(overrides=None):
             }
             for rho in config["rhos"]
         ]
-        settings[arch] = protocol.describe_settings(results[rows[0]["label"]])
         if config["figures"]:
             figure_paths[arch] = sweep_figures(out / "figures", arch, tables[arch], config["epsilons"])
-    progress.close()
-    document = {
-        "figure": "Figure 5, left (Cemgil et al., 2020)",
-        "dataset": "ColorMNIST",
-        "scale": scale.to_dict(),
-        "config": config,
-        "data_path": data_path,
-        "fid_extractor": fid_scorer.get_config() if fid_scorer is not None else None,
-        "architectures": tables,
-        "settings": settings,
-        "figures": figure_paths,
-        "out": os.fspath(out),
-        "seconds": time.perf_counter() - start,
-        "environment": protocol.environment(),
-    }
+    document.update(
+        figure="Figure 5, left (Cemgil et al., 2020)",
+        architectures=tables,
+        figures=figure_paths,
+        seconds=time.perf_counter() - start,
+    )
     return protocol.write_document(out, "rho_sweep", document, markdown)
 
 

@@ -154,41 +154,62 @@ def reproduce(overrides=None):
     config["rows"] = [row["label"] for row in rows]
     out = Path(config["out"] or os.path.join("runs", f"table1_{scale.name}"))
     config["out"] = os.fspath(out)
+    runs, test_data, document = run_architectures(config, scale, rows, out, _RUN_KEYS)
+    tables, figure_paths = {}, {}
+    for arch, (models, results) in runs.items():
+        tables[arch] = [row_summary(results[row["label"]]) for row in rows]
+        if config["figures"]:
+            figure_paths[arch] = table_figures(out / "figures", arch, models, results, test_data[0])
+    document.update(
+        table="Table 1 (Cemgil et al., 2020)",
+        architectures=tables,
+        paper=list(PAPER),
+        figures=figure_paths,
+        seconds=time.perf_counter() - start,
+    )
+    return protocol.write_document(out, "table1", document, markdown)
+
+
+def run_architectures(config, scale, rows, out, run_keys):
+    """Runs `rows` for each architecture of `config["arch"]` on one ColorMNIST split.
+
+    Loads the data and the FID scorer once, fills each architecture's run
+    settings (the `run_keys` of `config`) from `scale`, and runs the rows with
+    `protocol.run_rows` into `out/<arch>`, with one progress bar for all.
+
+    Returns:
+        `(runs, test_data, document)`: `runs[arch]` is `run_rows`' `(models,
+        results)`; `document` holds the keys every reproduction writes
+        (`dataset`, `scale`, `config`, `data_path`, `fid_extractor`,
+        `settings`, `out`, `environment`).
+    """
     sizes = protocol.fill_from_scale(config, scale, config["arch"][0])
     data_path = color_mnist.resolve_data_path(config["data"])
     train_data, test_data = color_mnist.load_data(data_path, sizes["train_size"], sizes["test_size"])
     data = color_mnist.experiment_data(train_data, test_data, data_path)
     fid_scorer = color_mnist.fid_scorer_for(sizes, train_data, test_data, out)
     progress = Progress(len(config["arch"]) * len(rows), verbose=config["verbose"])
-    tables, settings, figure_paths = {}, {}, {}
+    runs, settings = {}, {}
     for arch in config["arch"]:
-        base = {key: config[key] for key in _RUN_KEYS}
+        base = {key: config[key] for key in run_keys}
         base = protocol.fill_from_scale({**base, "arch": arch, "robustness": True, "figures": False}, scale, arch)
-        models, results = protocol.run_rows(
+        runs[arch] = protocol.run_rows(
             rows, base, data, color_mnist.networks, out / arch,
             fid_scorer=fid_scorer, progress=progress, prefix=f"{arch}: ", resume=config["resume"],
         )
-        tables[arch] = [row_summary(results[row["label"]]) for row in rows]
-        if config["figures"]:
-            figure_paths[arch] = table_figures(out / "figures", arch, models, results, test_data[0])
-        settings[arch] = protocol.describe_settings(results[rows[0]["label"]])
+        settings[arch] = protocol.describe_settings(runs[arch][1][rows[0]["label"]])
     progress.close()
     document = {
-        "table": "Table 1 (Cemgil et al., 2020)",
         "dataset": "ColorMNIST",
         "scale": scale.to_dict(),
         "config": config,
         "data_path": data_path,
         "fid_extractor": fid_scorer.get_config() if fid_scorer is not None else None,
-        "architectures": tables,
         "settings": settings,
-        "paper": list(PAPER),
-        "figures": figure_paths,
         "out": os.fspath(out),
-        "seconds": time.perf_counter() - start,
         "environment": protocol.environment(),
     }
-    return protocol.write_document(out, "table1", document, markdown)
+    return runs, test_data, document
 
 
 def table_figures(folder, arch, models, results, x_test):
