@@ -78,6 +78,37 @@ def check_data_range(data_range):
     return (low, high)
 
 
+def check_model_inputs(x, model, name="x", min_examples=1, reason=""):
+    """Checks a batch of examples for a model: enough of them, its example shape, finite, in range.
+
+    Args:
+        x: array or tensor `(N, *example_shape)`.
+        model: a keras_avae model; its `example_shape` (when built) and
+            `data_range` are checked.
+        name: the argument's name, for the messages.
+        min_examples: the fewest examples accepted.
+        reason: what the examples are for, appended to the count's message.
+
+    Returns:
+        `x` as a float32 NumPy array.
+    """
+    if hasattr(x, "numpy"):
+        x = x.numpy()
+    x = np.asarray(x)
+    if x.ndim < 2 or len(x) < min_examples:
+        needed = "be a non-empty batch of images" if min_examples == 1 else f"hold at least {min_examples} examples"
+        raise ValueError(f"`{name}` must {needed}{reason}. Received shape {x.shape}")
+    example_shape = getattr(model, "example_shape", None)
+    if example_shape is not None and tuple(x.shape[1:]) != tuple(example_shape):
+        raise ValueError(
+            f"`{name}` has examples of shape {tuple(x.shape[1:])}; the model takes {tuple(example_shape)}."
+        )
+    problem = input_problem(x, getattr(model, "data_range", None))
+    if problem:
+        raise ValueError(f"Bad `{name}`: {problem}.")
+    return x.astype(np.float32, copy=False)
+
+
 def input_problem(x, data_range):
     """Describes what is wrong with a batch of inputs, or returns None when nothing is.
 

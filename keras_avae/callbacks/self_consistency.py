@@ -16,7 +16,6 @@ import sys
 import time
 
 import keras
-import numpy as np
 
 from keras_avae import figures
 from keras_avae.metrics.self_consistency import (
@@ -24,10 +23,11 @@ from keras_avae.metrics.self_consistency import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_SAMPLES,
     DEFAULT_STEPS,
+    VARIANCES_REASON,
     _check_int,
     self_consistency,
 )
-from keras_avae.validation import check_non_negative, check_seed
+from keras_avae.validation import check_model_inputs, check_non_negative, check_seed
 
 CHAIN_FIGURE_IMAGES = 8
 """Start images of the encode-decode chain figure written when `figure_dir` is set."""
@@ -89,12 +89,8 @@ class SelfConsistencyCallback(keras.callbacks.Callback):
         self.steps = _check_int(steps, "steps", 1)
         self.every_n_epochs = _check_int(every_n_epochs, "every_n_epochs", 1)
         self.active_threshold = check_non_negative(active_threshold, "active_threshold")
-        if x is not None:
-            x = np.asarray(x)
-            if x.ndim < 2 or len(x) < 2:
-                raise ValueError(
-                    f"`x` must hold at least 2 examples to estimate variances. Received shape {x.shape}"
-                )
+        if x is not None:  # its shape and range are checked against the model by each evaluation
+            x = check_model_inputs(x, None, min_examples=2, reason=VARIANCES_REASON)
         self.x = x
         self.batch_size = _check_int(batch_size, "batch_size", 1)
         self.seed = check_seed(seed)

@@ -28,7 +28,11 @@ Example:
 import keras
 import numpy as np
 
-from keras_avae.validation import check_data_range, check_positive_int, input_problem
+from keras_avae.validation import (
+    check_data_range,
+    check_model_inputs,
+    check_positive_int,
+)
 
 SCALES = ("paper", "pixel", "sum")
 """Scales of `reconstruction_mse`, see the module docstring."""
@@ -72,7 +76,7 @@ def reconstruction_mse(model, x, batch_size=DEFAULT_BATCH_SIZE, scale="paper", d
             "scale='paper' expresses pixels in 0..255 units and needs their range: the model "
             "has data_range=None, so pass `data_range=(low, high)`."
         )
-    x = _check_inputs(x, model)
+    x = check_model_inputs(x, model)
     sums = squared_errors(model, x, batch_size)
     if scale == "sum":
         return float(sums.mean())
@@ -105,20 +109,5 @@ def _check_model(model):
         raise ValueError("`model` must be built: fit it or call it on data first.")
 
 
-def _check_inputs(x, model):
-    if hasattr(x, "numpy"):
-        x = x.numpy()
-    x = np.asarray(x)
-    if x.ndim < 2 or len(x) == 0:
-        raise ValueError(f"`x` must be a non-empty batch of images. Received shape {x.shape}")
-    example_shape = getattr(model, "example_shape", None)
-    if example_shape is not None and tuple(x.shape[1:]) != tuple(example_shape):
-        raise ValueError(
-            f"`x` has examples of shape {tuple(x.shape[1:])}; the model takes {tuple(example_shape)}."
-        )
-    problem = input_problem(x, getattr(model, "data_range", None))
-    if problem:
-        raise ValueError(f"Bad `x`: {problem}.")
-    return x.astype(np.float32, copy=False)
 
 

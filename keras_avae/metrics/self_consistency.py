@@ -40,7 +40,7 @@ import numbers
 import keras
 import numpy as np
 
-from keras_avae.validation import check_non_negative, check_seed, input_problem
+from keras_avae.validation import check_model_inputs, check_non_negative, check_seed
 
 DEFAULT_SAMPLES = 1000
 """Latent samples z ~ p(z) per evaluation."""
@@ -50,6 +50,9 @@ DEFAULT_STEPS = 5
 
 ACTIVE_THRESHOLD = 0.01
 """A latent dimension is active when Var_x[f^mu(x)] exceeds this."""
+
+VARIANCES_REASON = " to estimate variances"
+"""Why `x` needs at least two examples, for the message."""
 
 DEFAULT_BATCH_SIZE = 256
 """Samples per encoder or decoder call."""
@@ -111,7 +114,7 @@ def self_consistency(
     batch_size = _check_int(batch_size, "batch_size", 1)
     seed = check_seed(seed)
     if x is not None:
-        x = _check_data(x, model)
+        x = check_model_inputs(x, model, min_examples=2, reason=VARIANCES_REASON)
 
     def encode(images):
         return keras.ops.convert_to_numpy(model.encode_mean(images.astype(np.float32))).astype(np.float64)
@@ -193,20 +196,3 @@ def _check_int(value, name, minimum):
     return int(value)
 
 
-def _check_data(x, model):
-    if hasattr(x, "numpy"):
-        x = x.numpy()
-    x = np.asarray(x)
-    if x.ndim < 2 or len(x) < 2:
-        raise ValueError(
-            f"`x` must hold at least 2 examples to estimate variances. Received shape {x.shape}"
-        )
-    example_shape = getattr(model, "example_shape", None)
-    if example_shape is not None and tuple(x.shape[1:]) != tuple(example_shape):
-        raise ValueError(
-            f"`x` has examples of shape {tuple(x.shape[1:])}; the model takes {tuple(example_shape)}."
-        )
-    problem = input_problem(x, getattr(model, "data_range", None))
-    if problem:
-        raise ValueError(f"Bad `x`: {problem}.")
-    return x

@@ -35,10 +35,10 @@ import tensorflow as tf
 from keras_avae import attacks
 from keras_avae.probes import check_labels
 from keras_avae.validation import (
+    check_model_inputs,
     check_non_negative,
     check_positive_int,
     check_seed,
-    input_problem,
 )
 
 DEFAULT_STEPS = 10
@@ -74,11 +74,8 @@ def representation_sensitivity(model, x, epsilon, labels=None, steps=DEFAULT_STE
     steps = check_positive_int(steps, "steps")
     batch_size = check_positive_int(batch_size, "batch_size")
     seed = check_seed(seed)
-    x = np.asarray(x, dtype=np.float32)
+    x = check_model_inputs(x, model)
     data_range = getattr(model, "data_range", None)
-    problem = input_problem(x, data_range)
-    if problem:
-        raise ValueError(f"`x` {problem}")
 
     @tf.function(reduce_retracing=True)
     def farthest(batch, code):

@@ -90,6 +90,7 @@ def test_uses_real_data_for_active_dimensions(tiny_vae, images):
         ({"every_n_epochs": 0}, "`every_n_epochs` must be an integer >= 1"),
         ({"active_threshold": -1.0}, "`active_threshold` must be a finite number >= 0"),
         ({"x": np.zeros((1, 6, 6, 1))}, "`x` must hold at least 2 examples"),
+        ({"x": np.full((4, 6, 6, 1), np.nan)}, "Bad `x`: inputs contain 144 NaN"),
         ({"batch_size": 0}, "`batch_size` must be an integer >= 1"),
         ({"seed": 1.5}, "`seed` must be an int"),
         ({"fill_missing_epochs": 1}, "`fill_missing_epochs` must be True or False"),

@@ -114,5 +114,7 @@ def test_bad_inputs_and_models_are_named():
     x[0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         representation_sensitivity(model, x, EPSILON)
+    with pytest.raises(ValueError, match=r"`x` has examples of shape \(5,\); the model takes \(6,\)"):
+        representation_sensitivity(model, x[:, :5], EPSILON)
     with pytest.raises(ValueError, match="encode_mean"):
         representation_sensitivity(object(), x, EPSILON)
