@@ -3,6 +3,7 @@
     keras-avae train --model avae --arch mlp                 one model on ColorMNIST
     keras-avae evaluate runs/avae_mlp/model.keras            robust accuracy, MSE, FID of a saved model
     keras-avae reproduce table1 --arch mlp,conv              Table 1
+    keras-avae reproduce ablation --arch mlp,conv            the paper's open choices
     keras-avae reproduce rho-sweep --rhos 0.5,0.9,0.975      Figure 5, left
     keras-avae reproduce celeba --data-dir DIR               Tables 2 and 3 (needs CelebA, a GPU)
 
@@ -23,8 +24,8 @@ import sys
 
 import keras_avae
 from keras_avae.callbacks import robustness
-from keras_avae.experiments import celeba, color_mnist, protocol, rho_sweep, table1
-from keras_avae.experiments.scale import CELEBA_SCALES, TABLE1_SCALES, TRAIN_SCALES
+from keras_avae.experiments import ablation, celeba, color_mnist, protocol, rho_sweep, table1
+from keras_avae.experiments.scale import ABLATION_SCALES, CELEBA_SCALES, TABLE1_SCALES, TRAIN_SCALES
 
 PROG = "keras-avae"
 
@@ -176,6 +177,31 @@ def _add_hyperparameters(parser, rho=True, rho_se=True):
     return group
 
 
+_CHOICE_HELP = {
+    "posterior_sampling": "how z is drawn from q(z|x): std (z = mu + eps sigma, Algorithm 1) or variance "
+    "(z = mu + eps sigma^2, the authors' released code)",
+    "coupling": "AVAE, SE-AVAE, AVAE-SS: factorised (eq. 13) or joint (log p_rho(z'|z) at the z that "
+    "generated the delusion, eq. 10's derivation)",
+    "delusion": "AVAE, SE-AVAE, AVAE-SS: sample (x~ drawn from p(x~|z), eq. 10) or mean (x~ = g(z), "
+    "Algorithm 1)",
+    "extra_pass_statistics": "AVAE, SE, SE-AVAE, AVAE-SS: whether the extra encoder passes (delusion, "
+    "adversarial input) update or keep BatchNorm's moving statistics",
+    "attack_mode": "SE, SE-AVAE: the mode the training attack runs the encoder in: inference, or training "
+    "(the bound's mode)",
+}
+
+
+def _add_choices(parser):
+    group = parser.add_argument_group(
+        "the paper's open choices (each applies to the models that have it; default: each model's own)"
+    )
+    for name, values in protocol.CHOICE_VALUES.items():
+        group.add_argument(
+            "--" + name.replace("_", "-"), choices=values, default=None, help=_CHOICE_HELP[name]
+        )
+    return group
+
+
 def _add_attack(parser, epsilons=protocol.EPSILONS):
     group = parser.add_argument_group("evaluation attack (RobustnessEvaluator)")
     group.add_argument(
@@ -298,6 +324,7 @@ def _train_parser(subparsers):
         help=f"L-inf radius of the training attack of SE and SE-AVAE (default: {protocol.SE_EPSILON}; "
         "Table 1 has 0.1 and 0.2)",
     )
+    _add_choices(parser)
     attack = _add_attack(parser)
     attack.add_argument(
         "--robustness", action=argparse.BooleanOptionalAction, default=None,
@@ -426,6 +453,42 @@ def _table1_parser(subparsers):
     return parser
 
 
+def _ablation_parser(subparsers):
+    parser = subparsers.add_parser(
+        "ablation",
+        help="the study of the paper's open choices: one AVAE, AVAE-SS or SE per changed choice",
+        formatter_class=_FORMATTER,
+        description=(
+            "The ablation study of the choices the paper leaves open (keras_avae.experiments.ablation):\n"
+            "for each --arch, the VAE, the AVAE of Algorithm 1, one AVAE per changed choice (posterior\n"
+            "sampling, joint coupling, sampled delusion, BatchNorm statistics), AVAE-SS from the VAE with\n"
+            "each coupling, and SE_0.1 with each attack mode and BatchNorm setting, on one budget and one\n"
+            "evaluation. Columns: digit and colour accuracy at each radius, shift ratio, class-centroid\n"
+            "distance, MSE (both readings), time factor.\n\n"
+            "Writes to --out: ablation.md, ablation.json, figures/ and one run directory per row."
+        ),
+        epilog=(
+            "examples:\n"
+            "  keras-avae reproduce ablation --arch conv          # scale small: about an hour on 2 CPU cores\n"
+            "  keras-avae reproduce ablation --arch mlp --rows 'AVAE (Alg. 1),AVAE delusion=sample'"
+        ),
+    )
+    parser.add_argument(
+        "--arch", type=_choices_list(tuple(color_mnist.ARCHITECTURES), "architectures"), default=None,
+        metavar="A1,A2", help="architectures, comma-separated: mlp, conv (default: mlp,conv)",
+    )
+    parser.add_argument(
+        "--rows", type=_choices_list(ablation.ROW_LABELS, "rows"), default=None, metavar="R1,R2",
+        help=f"rows to run, comma-separated, from {'; '.join(ablation.ROW_LABELS)} (default: all; "
+        "AVAE-SS rows bring in VAE)",
+    )
+    _add_common_reproduction(
+        parser, ABLATION_SCALES, "runs/ablation_<scale>", epsilons=ablation.DEFAULT_EPSILONS, choices=False
+    )
+    parser.set_defaults(handler=ablation.reproduce)
+    return parser
+
+
 def _rho_sweep_parser(subparsers):
     parser = subparsers.add_parser(
         "rho-sweep",
@@ -508,6 +571,7 @@ def _celeba_parser(subparsers):
 def _add_common_reproduction(
     parser, scales, out_default, rho=True, se=True, mnist=True, epsilons=protocol.EPSILONS, fields=None,
     extractor_default="a ColorMNIST classifier trained on the training images, shared by all rows",
+    choices=True,
 ):
     _add_scale(parser, scales)
     if mnist:
@@ -527,6 +591,8 @@ def _add_common_reproduction(
             help="L-inf radius of the SE rows' training attack, for rows that do not set their own "
             f"(default: {protocol.SE_EPSILON})",
         )
+    if choices:
+        _add_choices(parser)
     _add_attack(parser, epsilons)
     _add_fid(parser, extractor_default)
     group = _add_run(parser, out_default, "the table's figures")
@@ -557,7 +623,7 @@ def build_parser():
     _evaluate_parser(subparsers)
     reproduce = subparsers.add_parser(
         "reproduce",
-        help="reproduce a table or figure of the paper: table1, rho-sweep, celeba",
+        help="reproduce a table or figure of the paper: table1, ablation, rho-sweep, celeba",
         formatter_class=_FORMATTER,
         description="Reproduce a result of the paper; run `keras-avae reproduce EXPERIMENT --help` for its flags.",
     )
@@ -565,6 +631,7 @@ def build_parser():
         dest="experiment", required=True, metavar="EXPERIMENT", help="the result to reproduce"
     )
     _table1_parser(experiments)
+    _ablation_parser(experiments)
     _rho_sweep_parser(experiments)
     _celeba_parser(experiments)
     return parser

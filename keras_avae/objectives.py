@@ -7,6 +7,7 @@ The models combine the terms as
 
     VAE, eq. (2):                 elbo = reconstruction - kl
     AVAE, eq. (13):               elbo + coupling + aux_entropy
+                                  (coupling="joint": coupling_log_prob_given_z)
     AVAE self-supervised, (34):   -kl + coupling + aux_entropy
     smooth encoder, (32):         elbo + coupling(psi) + coupled_aux_entropy(psi)
 
@@ -101,6 +102,35 @@ def expected_coupling_log_prob(z_mean, z_log_var, aux_mean, aux_log_var, rho, ps
     at_means = distributions.coupling(z_mean, rho).log_prob(aux_mean)
     spread = tf.exp(aux_log_var) + rho**2 * tf.exp(z_log_var) - 2.0 * rho * psi
     return at_means - tf.reduce_sum(spread, axis=-1) / (2.0 * (1.0 - rho**2))
+
+
+def coupling_log_prob_given_z(z, aux_mean, aux_log_var, rho):
+    """<log p_rho(z'|z)>_{q(z'|x~)} at the z that generated x~: the joint coupling.
+
+    The derivation of eq. (10) (appendix C.1) and eq. (33) for AVAE-SS evaluate
+    the coupling at the z drawn from q(z|x) that x~ was decoded from, rather
+    than under independent q(z|x) and q(z'|x~) as eq. (13) does. With
+    z' ~ N(m', s') it is, in closed form over z',
+
+        -d/2 log(2 pi (1 - rho^2)) - sum((m' - rho z)^2 + s') / (2 (1 - rho^2))
+
+    which is `expected_coupling_log_prob` with q(z|x) shrunk to the point z.
+    Were x~ independent of z, its average over z ~ N(m, s) would be the
+    factorised term; but x~ is decoded from z, so here f^mu(x~) must track
+    the sample z itself (eq. 13 asks only for rho f^mu(x)), and the gradient
+    also flows through z into f^mu(x) and f^Sigma(x).
+
+    Args:
+        z: `(batch, latent_dim)` the sample that generated x~.
+        aux_mean: `(batch, latent_dim)` mean of q(z'|x~).
+        aux_log_var: `(batch, latent_dim)` log-variance of q(z'|x~).
+        rho: coupling strength in (-1, 1).
+
+    Returns:
+        `(batch,)` log-density per example, in expectation over z'.
+    """
+    at_mean = distributions.coupling(z, rho).log_prob(aux_mean)
+    return at_mean - tf.reduce_sum(tf.exp(aux_log_var), axis=-1) / (2.0 * (1.0 - rho**2))
 
 
 def representation_divergence(z_mean, z_log_var, aux_mean, aux_log_var, rho):

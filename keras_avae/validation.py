@@ -24,6 +24,13 @@ def check_rho(rho, name="rho"):
     return float(rho)
 
 
+def check_choice(value, choices, name):
+    """Checks that `value` is one of the strings `choices`; returns it."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"`{name}` must be one of {tuple(choices)}. Received: {name}={value!r}")
+    return value
+
+
 def check_positive_int(value, name):
     """Checks a count: an integer >= 1 (not a bool). Returns it as a Python int, as Keras layers need."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
@@ -52,7 +59,7 @@ def check_seed(seed, name="seed"):
 
 def check_positive(value, name):
     """Checks that `value` is a finite number > 0 and returns it as a float."""
-    if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
         raise ValueError(f"`{name}` must be a finite number > 0. Received: {name}={value!r}")
     return float(value)
 

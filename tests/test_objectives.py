@@ -111,6 +111,37 @@ def test_coupling_gradient_pulls_the_delusion_code_towards_rho_z():
     np.testing.assert_allclose(tape.gradient(value, m_aux), expected, rtol=1e-5)
 
 
+@pytest.mark.parametrize("rho", [0.0, 0.5, 0.975, -0.8])
+def test_joint_coupling_is_the_factorised_one_with_a_point_mass_at_z(rho):
+    z, _ = _gaussians(14)
+    m_aux, log_s_aux = _gaussians(15)
+    point_mass = np.full_like(z, -np.inf)
+    expected = _coupling_closed_form(z, point_mass, m_aux, log_s_aux, rho)
+    result = objectives.coupling_log_prob_given_z(z, m_aux, log_s_aux, rho)
+    np.testing.assert_allclose(result, expected, rtol=1e-5)
+
+
+def test_joint_coupling_matches_monte_carlo_over_the_delusion_posterior():
+    rho = 0.9
+    z, _ = _gaussians(16, batch=2)
+    m_aux, log_s_aux = _gaussians(17, batch=2)
+    z_aux = _samples(m_aux, log_s_aux, seed=18)
+    log_p = stats.norm.logpdf(z_aux, rho * z, np.sqrt(1 - rho**2)).sum(-1)
+    standard_error = log_p.std(0) / np.sqrt(MC_SAMPLES)
+    result = objectives.coupling_log_prob_given_z(z, m_aux, log_s_aux, rho).numpy()
+    assert np.all(np.abs(result - log_p.mean(0)) < 5 * standard_error), (result, log_p.mean(0))
+
+
+def test_joint_coupling_gradient_pulls_rho_z_towards_the_delusion_code():
+    rho = 0.5
+    z = tf.Variable(_gaussians(19)[0])
+    m_aux, log_s_aux = _gaussians(20)
+    with tf.GradientTape() as tape:
+        value = tf.reduce_sum(objectives.coupling_log_prob_given_z(z, m_aux, log_s_aux, rho))
+    expected = rho * (m_aux - rho * z.numpy()) / (1 - rho**2)
+    np.testing.assert_allclose(tape.gradient(value, z), expected, rtol=1e-5)
+
+
 def test_gaussian_reconstruction_keeps_every_constant():
     rng = np.random.default_rng(14)
     x = rng.random((3, 4, 4, 2)).astype(np.float32)

@@ -42,6 +42,9 @@ from keras_avae.experiments.scale import OVERRIDABLE_FIELDS, steps_per_epoch
 from keras_avae.experiments.step_timer import StepTimer
 from keras_avae.metrics import reconstruction_mse, representation_sensitivity
 from keras_avae.models import AVAE, SEAVAE, VAE, AVAESelfSupervised, SmoothEncoder
+from keras_avae.models import avae as avae_module
+from keras_avae.models import smooth_encoder as smooth_encoder_module
+from keras_avae.models import vae as vae_module
 
 MODEL_CLASSES = {
     "vae": VAE,
@@ -65,6 +68,25 @@ RHO_SE = 0.95
 
 SE_EPSILON = 0.1
 """Default L-inf radius of SE's training attack (Table 1 has 0.1 and 0.2)."""
+
+CHOICES = {
+    "posterior_sampling": ("vae", "avae", "se", "seavae", "avae_ss"),
+    "coupling": ("avae", "seavae", "avae_ss"),
+    "delusion": ("avae", "seavae", "avae_ss"),
+    "extra_pass_statistics": ("avae", "se", "seavae", "avae_ss"),
+    "attack_mode": ("se", "seavae"),
+}
+"""The paper's open choices (model arguments, see `keras_avae.models`) and the models that
+take each; a run's setting of one applies to those models and is ignored by the others."""
+
+CHOICE_VALUES = {
+    "posterior_sampling": vae_module.POSTERIOR_SAMPLING,
+    "coupling": avae_module.COUPLINGS,
+    "delusion": avae_module.DELUSIONS,
+    "extra_pass_statistics": vae_module.EXTRA_PASS_STATISTICS,
+    "attack_mode": smooth_encoder_module.ATTACK_MODES,
+}
+"""The values each open choice takes."""
 
 EPSILONS = robustness.DEFAULT_EPSILONS
 """Evaluation radii of Table 1: 0 (clean), 0.1, 0.2."""
@@ -94,6 +116,7 @@ RUN_DEFAULTS = {
     "rho_se": RHO_SE,
     "se_epsilon": SE_EPSILON,
     "obs_var": None,
+    **{choice: None for choice in CHOICES},
     "epsilons": list(EPSILONS),
     "losses": list(LOSSES),
     "robustness": True,
@@ -113,6 +136,8 @@ RUN_DEFAULTS = {
 - rho, rho_se: coupling strengths (AVAE and SE).
 - se_epsilon: SE's training radius; train_attack_steps: its PGD steps per training step.
 - obs_var: the likelihood's variance v (None: the model's default 0.5).
+- posterior_sampling, coupling, delusion, extra_pass_statistics, attack_mode: the
+  paper's open choices (`CHOICES`); None keeps each model's default.
 - epsilons, attack_steps, restarts, losses: the evaluation attack.
 - robustness: run the attacks; robustness_every_n_epochs: also during training (0: no).
 - fid: compute FID; fid_extractor: a saved `.keras` feature extractor;
@@ -186,6 +211,7 @@ def build_model(
     train_attack_steps=20,
     obs_var=None,
     seed=None,
+    **choices,
 ):
     """A keras_avae model by name, with the paper's hyper-parameters.
 
@@ -205,6 +231,8 @@ def build_model(
         rho, rho_se, se_epsilon, train_attack_steps: as above.
         obs_var: the likelihood's variance v; None keeps the model's default.
         seed: seed of the model's noise.
+        **choices: the open choices of `CHOICES` (e.g. `delusion="mean"`);
+            each is passed to the models that take it, None keeps the default.
 
     Returns:
         The model, not compiled.
@@ -214,17 +242,23 @@ def build_model(
         se = build_model("se", encoder, decoder, (28, 28, 3), se_epsilon=0.2)
     """
     check_model_name(name)
+    unknown = sorted(set(choices) - set(CHOICES))
+    if unknown:
+        raise ValueError(f"Unknown model choices {unknown}; the known ones are {sorted(CHOICES)}.")
+    options = {
+        choice: value for choice, value in choices.items() if value is not None and name in CHOICES[choice]
+    }
     if name == "avae_ss":
         if pretrained is None:
             raise ValueError("`avae_ss` post-trains a trained model: pass `pretrained` (e.g. a trained VAE).")
         if encoder is not None or decoder is not None:
             raise ValueError("`avae_ss` copies the networks of `pretrained`; pass no `encoder` or `decoder`.")
-        return AVAESelfSupervised.from_pretrained(pretrained, rho=rho)
+        return AVAESelfSupervised.from_pretrained(pretrained, rho=rho, **options)
     if pretrained is not None:
         raise ValueError(f"`pretrained` is only for `avae_ss`. Received it with model={name!r}")
     if encoder is None or decoder is None:
         raise ValueError(f"model={name!r} needs an `encoder` and a `decoder`.")
-    kwargs = {"seed": seed}
+    kwargs = {"seed": seed, **options}
     if obs_var is not None:
         kwargs["obs_var"] = obs_var
     if name == "avae":
@@ -253,8 +287,9 @@ def model_from_config(config, networks, input_shape, pretrained=None):
         The built model, not compiled.
     """
     name = check_model_name(config["model"])
+    choices = {choice: config.get(choice) for choice in CHOICES}
     if name == "avae_ss":
-        return build_model(name, pretrained=pretrained, rho=config["rho"])
+        return build_model(name, pretrained=pretrained, rho=config["rho"], **choices)
     encoder, decoder = networks(config, input_shape)
     return build_model(
         name,
@@ -267,7 +302,13 @@ def model_from_config(config, networks, input_shape, pretrained=None):
         train_attack_steps=config["train_attack_steps"],
         obs_var=config["obs_var"],
         seed=config["seed"],
+        **choices,
     )
+
+
+def model_choices(model):
+    """The open choices (`CHOICES`) that `model` was built with, choice -> value."""
+    return {choice: getattr(model, choice) for choice in CHOICES if hasattr(model, choice)}
 
 
 def compile_model(model, learning_rate, jit_compile=None):
@@ -406,7 +447,9 @@ def evaluate_model(model, test_data, evaluator, *, robust=True, fid_scorer=None,
 
     Returns:
         Dict with `test_terms`, `test_reconstruction_mse`,
-        `test_reconstruction_sse`, `probe_accuracy` (task -> accuracy),
+        `test_reconstruction_sse`, `test_reconstruction_nll` (the per-image
+        Gaussian negative log-likelihood, the other reading of the paper's
+        column; None for a Bernoulli model), `probe_accuracy` (task -> accuracy),
         `accuracy` (task -> radius string -> robust accuracy, or None),
         `sensitivity` (radius string -> `representation_sensitivity` result,
         or None), `fid` (or None), `evaluation_seconds`, and `sanity_check`
@@ -417,11 +460,13 @@ def evaluate_model(model, test_data, evaluator, *, robust=True, fid_scorer=None,
     test_terms = model.evaluate(x_test, batch_size=EVAL_BATCH_SIZE, return_dict=True, verbose=0)
     mse = reconstruction_mse(model, x_test)
     sse = reconstruction_mse(model, x_test, scale="sum")
+    nll = reconstruction_mse(model, x_test, scale="nll") if model.likelihood == "gaussian" else None
     probes = evaluator.train_probes(model)
     metrics = {
         "test_terms": {name: float(value) for name, value in test_terms.items()},
         "test_reconstruction_mse": mse,
         "test_reconstruction_sse": sse,
+        "test_reconstruction_nll": nll,
         "probe_accuracy": probes_lib.evaluate_probes(model, probes, test_data),
         "accuracy": None,
         "sensitivity": None,
@@ -526,6 +571,7 @@ def run_one(config, data, networks, *, fid_scorer=None, pretrained=None, label=N
         "num_train": int(data["num_train"]),
         "num_test": int(len(x_test)),
         "num_attacked": int(len(evaluator.test_data[0])),
+        "choices": model_choices(model),
         **training,
         "time_factor": time_factor(training, reference),
         **evaluation,
@@ -669,7 +715,8 @@ def log_evaluation(log_dir, metrics, step):
 # ------------------------------------------------------------------- tables
 
 
-def _format(value, spec, prefix=""):
+def format_value(value, spec, prefix=""):
+    """`value` formatted with `spec` (and `prefix`), or "-" when it is None."""
     return "-" if value is None else f"{prefix}{value:{spec}}"
 
 
@@ -695,13 +742,13 @@ def results_table(rows):
         lines[1] += "--:|"
     for index, row in enumerate(rows):
         lines[2 + index] += (
-            f" {_format(row.get('time_factor'), '.1f', '×')} |"
-            f" {_format(row.get('test_reconstruction_mse'), '.1f')} |"
-            f" {_format(row.get('fid'), '.2f')} |"
+            f" {format_value(row.get('time_factor'), '.1f', '×')} |"
+            f" {format_value(row.get('test_reconstruction_mse'), '.1f')} |"
+            f" {format_value(row.get('fid'), '.2f')} |"
         )
         if ratio_column:
             ratio = (row.get("sensitivity") or {}).get(epsilon, {}).get("shift_ratio", {}).get(task)
-            lines[2 + index] += f" {_format(ratio, '.2f')} |"
+            lines[2 + index] += f" {format_value(ratio, '.2f')} |"
     return "\n".join(lines) + "\n"
 
 
@@ -763,10 +810,15 @@ def run_summary(metrics):
         + ", ".join(f"{task} {100 * value:.1f}%" for task, value in metrics["probe_accuracy"].items())
         + "."
     )
+    nll = metrics.get("test_reconstruction_nll")
     lines.append(
-        f"Reconstruction MSE (Table 1 scale): {metrics['test_reconstruction_mse']:.1f}; "
-        f"per-image sum of squared errors in [0, 1] units: {metrics['test_reconstruction_sse']:.2f}."
+        f"Reconstruction error, the two readings of Table 1's MSE: per pixel in 0..255 units "
+        f"{metrics['test_reconstruction_mse']:.1f}"
+        + (f"; per-image Gaussian negative log-likelihood {nll:.1f}" if nll is not None else "")
+        + f"; per-image sum of squared errors in [0, 1] units: {metrics['test_reconstruction_sse']:.2f}."
     )
+    if metrics.get("choices"):
+        lines.append("Choices: " + ", ".join(f"{name}={value}" for name, value in metrics["choices"].items()) + ".")
     if metrics.get("sensitivity"):
         lines.append(sensitivity_sentence(metrics["sensitivity"]))
     if metrics.get("fid") is not None:

@@ -1,10 +1,9 @@
 """SE-AVAE: the AVAE with the smooth encoder's adversarial augmentation, eq. (35), Algorithm 3."""
 
 import keras
-from keras import ops
 
 from keras_avae.models.avae import AVAE
-from keras_avae.models.smooth_encoder import adversarial_terms, check_attack_arguments
+from keras_avae.models.smooth_encoder import ATTACK_ARGUMENTS, adversarial_terms, check_attack_arguments
 from keras_avae.validation import check_rho
 
 
@@ -13,13 +12,14 @@ class SEAVAE(AVAE):
     """AVAE plus smooth-encoder augmentation: both the delusion x~ and an adversarial x~~.
 
     Each step (Algorithm 3) finds x~~ by L-inf PGD around x (as `SmoothEncoder`,
-    with `rho_se`), encodes x, draws z, decodes the delusion x~ =
-    stop_gradient(g(z)), and maximises eq. (35):
+    with `rho_se`), encodes x, draws z, decodes the delusion x~ from z (the
+    decoder mean or a sample, `AVAE`'s `delusion`), and maximises eq. (35):
 
         elbo(x) + <log p_rho(z'|z)> + H[q(z'|x~)]
                 + <log p_rho_se(z''|z)> + H[q(z''|x~~)]
 
-    with factorised posteriors, as eq. (35) is written. (Eq. 35 as printed omits
+    with factorised posteriors for the adversarial term, as eq. (35) is
+    written (the AVAE term follows `coupling`). (Eq. 35 as printed omits
     the data term log p(x|z); its target distribution has p(X|Z), so it is kept.)
 
     `fit` reports the AVAE's terms plus `adversarial_coupling` and
@@ -31,13 +31,28 @@ class SEAVAE(AVAE):
         rho_se: coupling strength for the adversarial copy (paper: 0.95).
         epsilon: L-inf attack radius during training, >= 0.
         attack_steps: PGD steps per training step, >= 1.
-        **kwargs: `VAE` arguments.
+        attack_mode: the mode the attack runs the encoder in, as `SmoothEncoder`'s.
+        **kwargs: `AVAE` arguments (`coupling`, `delusion`,
+            `extra_pass_statistics`, which applies to both extra passes) and
+            `VAE` arguments.
     """
 
-    def __init__(self, encoder, decoder, rho=0.975, rho_se=0.95, epsilon=0.1, attack_steps=5, **kwargs):
+    def __init__(
+        self,
+        encoder,
+        decoder,
+        rho=0.975,
+        rho_se=0.95,
+        epsilon=0.1,
+        attack_steps=5,
+        attack_mode="inference",
+        **kwargs,
+    ):
         super().__init__(encoder, decoder, rho=rho, **kwargs)
         self.rho_se = check_rho(rho_se, "rho_se")
-        self.epsilon, self.attack_steps = check_attack_arguments(epsilon, attack_steps)
+        self.epsilon, self.attack_steps, self.attack_mode, _ = check_attack_arguments(
+            epsilon, attack_steps, attack_mode, self.extra_pass_statistics
+        )
 
     @property
     def term_names(self):
@@ -48,7 +63,7 @@ class SEAVAE(AVAE):
         z = self._reparametrise(z_mean, z_log_var)
         x_mean = self.decoder(z, training=training)
         terms = self._elbo_terms(x, x_mean, z_mean, z_log_var)
-        terms.update(self._delusion_terms(z_mean, z_log_var, ops.stop_gradient(x_mean), training))
+        terms.update(self._delusion_terms(z_mean, z_log_var, z, self._delusion(x_mean), training))
         adversarial = adversarial_terms(self, x, z_mean, z_log_var, self.rho_se, False, training)
         terms["adversarial_coupling"] = adversarial["coupling"]
         terms["adversarial_entropy"] = adversarial["aux_entropy"]
@@ -58,5 +73,6 @@ class SEAVAE(AVAE):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"rho_se": self.rho_se, "epsilon": self.epsilon, "attack_steps": self.attack_steps})
+        config.update({name: getattr(self, name) for name in ATTACK_ARGUMENTS})
+        config["rho_se"] = self.rho_se
         return config

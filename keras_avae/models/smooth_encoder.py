@@ -3,15 +3,25 @@
 import keras
 
 from keras_avae import attacks, objectives
-from keras_avae.models.vae import VAE
-from keras_avae.validation import check_non_negative, check_positive_int, check_rho
+from keras_avae.models.vae import EXTRA_PASS_STATISTICS, VAE
+from keras_avae.validation import check_choice, check_non_negative, check_positive_int, check_rho
 
-ATTACK_ARGUMENTS = ("rho", "epsilon", "attack_steps")
+ATTACK_ARGUMENTS = ("rho", "epsilon", "attack_steps", "attack_mode", "extra_pass_statistics")
+
+ATTACK_MODES = ("inference", "training")
+"""The mode the training attack runs the encoder in: `"inference"` (BatchNorm's moving
+statistics) or `"training"`, the mode of the bound it feeds (the batch's statistics, moving
+statistics left unchanged), so that it attacks the function the bound then scores."""
 
 
-def check_attack_arguments(epsilon, attack_steps):
-    """Checks an attack radius (>= 0) and number of steps (>= 1); returns them as float, int."""
-    return check_non_negative(epsilon, "epsilon"), check_positive_int(attack_steps, "attack_steps")
+def check_attack_arguments(epsilon, attack_steps, attack_mode, extra_pass_statistics):
+    """Checks a training attack's settings; returns them as float, int, str, str."""
+    return (
+        check_non_negative(epsilon, "epsilon"),
+        check_positive_int(attack_steps, "attack_steps"),
+        check_choice(attack_mode, ATTACK_MODES, "attack_mode"),
+        check_choice(extra_pass_statistics, EXTRA_PASS_STATISTICS, "extra_pass_statistics"),
+    )
 
 
 def adversarial_terms(model, x, z_mean, z_log_var, rho, tight, training):
@@ -19,27 +29,32 @@ def adversarial_terms(model, x, z_mean, z_log_var, rho, tight, training):
 
     Args:
         model: the model whose encoder is attacked (has `epsilon`,
-            `attack_steps`, `data_range` and `_encode`).
+            `attack_steps`, `attack_mode`, `extra_pass_statistics`,
+            `data_range` and `_encode`).
         x: clean inputs.
         z_mean, z_log_var: q(z|x).
         rho: coupling strength of the attack and of the bound.
         tight: use the joint posterior of appendix C.3.1 (psi) instead of the
             factorised one of eq. (28).
-        training: passed to the encoder for the bound (the attack always runs
-            it in inference mode).
+        training: passed to the encoder for the bound, and to the attack's
+            encoder when `model.attack_mode == "training"` (which then keeps
+            the moving statistics); the attack otherwise runs it in inference mode.
 
     Returns:
         `{"coupling": ..., "aux_entropy": ...}`, `(batch,)` each.
     """
+    attack_training = training and model.attack_mode == "training"
     adversarial = attacks.representation_attack(
-        lambda inputs: model._encode(inputs, training=False),
+        lambda inputs: model._encode(inputs, training=attack_training, update_statistics=False),
         x,
         model.epsilon,
         model.attack_steps,
         rho,
         model.data_range,
     )
-    aux_mean, aux_log_var = model._encode(adversarial, training)
+    aux_mean, aux_log_var = model._encode(
+        adversarial, training, update_statistics=model.extra_pass_statistics == "update"
+    )
     psi = objectives.coupled_covariance(z_log_var, aux_log_var, rho) if tight else 0.0
     return {
         "coupling": objectives.expected_coupling_log_prob(z_mean, z_log_var, aux_mean, aux_log_var, rho, psi),
@@ -59,7 +74,12 @@ class SmoothEncoder(VAE):
         elbo(x) + <log p_rho(z'|z)>_q~ + H[q~(z'|z)]
 
     where q~(z, z') has cross-covariance psi (`objectives.coupled_covariance`).
-    The attack runs the encoder in inference mode and leaves no gradient.
+    The attack leaves no gradient and changes no BatchNorm statistic. Two
+    choices the paper leaves open are arguments: `attack_mode`, whether the
+    attack sees the encoder in inference mode (the default) or in the
+    training mode its bound uses; and `extra_pass_statistics`, whether the
+    adversarial input's encoder pass `"update"`s BatchNorm's moving
+    statistics (a plain Keras call, the default) or `"keep"`s them.
 
     `fit` reports the VAE's terms plus `coupling` and `aux_entropy` (both
     under q~); `loss` is the negative of eq. (32).
@@ -69,13 +89,28 @@ class SmoothEncoder(VAE):
         rho: coupling strength in (-1, 1) (the paper's rho_SE = 0.95).
         epsilon: L-inf attack radius during training, >= 0.
         attack_steps: PGD steps per training step, >= 1.
+        attack_mode: `"inference"` or `"training"`, see `ATTACK_MODES`.
+        extra_pass_statistics: `"update"` or `"keep"` BatchNorm's moving
+            statistics on the adversarial input's pass.
         **kwargs: `VAE` arguments.
     """
 
-    def __init__(self, encoder, decoder, rho=0.95, epsilon=0.1, attack_steps=5, **kwargs):
+    def __init__(
+        self,
+        encoder,
+        decoder,
+        rho=0.95,
+        epsilon=0.1,
+        attack_steps=5,
+        attack_mode="inference",
+        extra_pass_statistics="update",
+        **kwargs,
+    ):
         super().__init__(encoder, decoder, **kwargs)
         self.rho = check_rho(rho)
-        self.epsilon, self.attack_steps = check_attack_arguments(epsilon, attack_steps)
+        self.epsilon, self.attack_steps, self.attack_mode, self.extra_pass_statistics = check_attack_arguments(
+            epsilon, attack_steps, attack_mode, extra_pass_statistics
+        )
 
     @property
     def term_names(self):

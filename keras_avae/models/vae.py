@@ -8,11 +8,21 @@ import tensorflow as tf
 from keras import ops
 
 from keras_avae import distributions, objectives
-from keras_avae.validation import check_data_range, check_positive, input_problem
+from keras_avae.validation import check_choice, check_data_range, check_positive, input_problem
 
 # Tag carried by input-check errors raised inside a tf.data pipeline, so that `fit`
 # can turn them back into a `ValueError`.
 _INPUT_ERROR_TAG = "keras_avae input check: "
+
+POSTERIOR_SAMPLING = ("std", "variance")
+"""How z is drawn from q(z|x) = N(mu, diag(sigma^2)): z = mu + eps * sigma (`"std"`,
+Algorithm 1 lines 5-6 and the bound's KL) or z = mu + eps * sigma^2 (`"variance"`, the
+authors' released code, deepmind-research avae/encoders.py `sample`)."""
+
+EXTRA_PASS_STATISTICS = ("update", "keep")
+"""What an extra encoder pass in training (the delusion's, the adversarial input's) does to
+the encoder's BatchNorm moving statistics: `"update"` them, as every training-mode Keras call
+does, or `"keep"` them, using the batch's statistics without moving the running ones."""
 
 # Key of the seed generator's state in a saved model, so resumed training draws the
 # same noise as uninterrupted training.
@@ -73,6 +83,13 @@ class VAE(keras.Model):
             `evaluate` refuse data outside it (or NaN, or infinite). None skips
             the range check.
         seed: seed of the model's `keras.random.SeedGenerator`.
+        posterior_sampling: `"std"` (default): z = mu + eps * sigma, Algorithm
+            1 lines 5-6, the distribution the bound's KL describes; or
+            `"variance"`: z = mu + eps * sigma^2, as the authors' released code
+            samples (deepmind-research avae/encoders.py `sample`). With
+            `"variance"` the KL term and H[q] still describe N(mu, sigma^2),
+            not the distribution z is drawn from, so the objective is no longer
+            a bound on log p(x).
         **kwargs: passed to `keras.Model` (e.g. `name`).
 
     Example:
@@ -91,6 +108,7 @@ class VAE(keras.Model):
         likelihood="gaussian",
         data_range=(0.0, 1.0),
         seed=None,
+        posterior_sampling="std",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -105,6 +123,7 @@ class VAE(keras.Model):
         self.likelihood = likelihood
         self.data_range = check_data_range(data_range)
         self.seed = seed
+        self.posterior_sampling = check_choice(posterior_sampling, POSTERIOR_SAMPLING, "posterior_sampling")
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.latent_dim = None
         self.example_shape = None
@@ -136,26 +155,55 @@ class VAE(keras.Model):
 
     # -------------------------------------------------------------- networks
 
-    def _encode(self, x, training=False):
-        """Runs the encoder; returns float32 `(z_mean, z_log_var)`."""
-        outputs = self.encoder(x, training=training)
+    def _encode(self, x, training=False, update_statistics=True):
+        """Runs the encoder; returns float32 `(z_mean, z_log_var)`.
+
+        With `training` and not `update_statistics`, the encoder runs in training
+        mode (BatchNorm normalises by the batch's statistics) through
+        `stateless_call`, whose new moving statistics are dropped: gradients
+        flow as in a plain call, and no non-trainable variable changes.
+        """
+        if training and not update_statistics:
+            outputs, _ = self.encoder.stateless_call(
+                [variable.value for variable in self.encoder.trainable_variables],
+                [variable.value for variable in self.encoder.non_trainable_variables],
+                x,
+                training=True,
+            )
+        else:
+            outputs = self.encoder(x, training=training)
         if isinstance(outputs, (list, tuple)):
             z_mean, z_log_var = outputs
         else:
             z_mean, z_log_var = ops.split(outputs, 2, axis=-1)
         return ops.cast(z_mean, "float32"), ops.cast(z_log_var, "float32")
 
-    def _normal_noise(self, shape):
-        """N(0, I) noise from the model's seed generator, different on each replica."""
+    def _replica_seed(self):
+        """The next seed of the model's seed generator, different on each replica."""
         seed = self.seed_generator.next()
         replica = tf.distribute.get_replica_context()
         if replica is not None and replica.num_replicas_in_sync > 1:
             seed = seed + ops.cast(replica.replica_id_in_sync_group, seed.dtype)
-        return tf.random.stateless_normal(shape, seed=seed)
+        return seed
+
+    def _normal_noise(self, shape):
+        """N(0, I) noise from the model's seed generator, different on each replica."""
+        return tf.random.stateless_normal(shape, seed=self._replica_seed())
+
+    def _sample_observation(self, x_mean):
+        """A draw of p(x|z) with mean `x_mean`: g(z) + sqrt(v) eps (Gaussian) or a Bernoulli draw."""
+        if self.likelihood == "gaussian":
+            return x_mean + ops.cast(self.obs_var**0.5, x_mean.dtype) * ops.cast(
+                self._normal_noise(ops.shape(x_mean)), x_mean.dtype
+            )
+        uniform = tf.random.stateless_uniform(ops.shape(x_mean), seed=self._replica_seed())
+        return ops.cast(ops.cast(uniform, x_mean.dtype) < x_mean, x_mean.dtype)
 
     def _reparametrise(self, z_mean, z_log_var):
-        """z = mu + sigma * eps with eps ~ N(0, I), Algorithm 1 lines 5-6."""
-        return z_mean + ops.exp(0.5 * z_log_var) * self._normal_noise(ops.shape(z_mean))
+        """z = mu + sigma * eps with eps ~ N(0, I), Algorithm 1 lines 5-6 (sigma^2 * eps
+        with `posterior_sampling="variance"`)."""
+        log_scale = 0.5 * z_log_var if self.posterior_sampling == "std" else z_log_var
+        return z_mean + ops.exp(log_scale) * self._normal_noise(ops.shape(z_mean))
 
     def build(self, input_shape):
         """Builds both networks and checks that their shapes fit together."""
@@ -306,7 +354,8 @@ class VAE(keras.Model):
         Args:
             model: a built `VAE` (or any model of this library).
             **kwargs: constructor arguments of this class (e.g. `rho`); `obs_var`,
-                `likelihood`, `data_range` and `seed` default to the source's.
+                `likelihood`, `data_range`, `seed` and `posterior_sampling`
+                default to the source's.
 
         Returns:
             A built model of this class.
@@ -321,7 +370,7 @@ class VAE(keras.Model):
             )
         if not model.built:
             raise ValueError("`from_pretrained` needs a built model: fit it or call it on data first.")
-        for key in ("obs_var", "likelihood", "data_range", "seed"):
+        for key in ("obs_var", "likelihood", "data_range", "seed", "posterior_sampling"):
             kwargs.setdefault(key, getattr(model, key))
         copy = cls(_copy_network(model.encoder), _copy_network(model.decoder), **kwargs)
         copy.build((None,) + model.example_shape)
@@ -347,6 +396,7 @@ class VAE(keras.Model):
                 "likelihood": self.likelihood,
                 "data_range": self.data_range,
                 "seed": self.seed,
+                "posterior_sampling": self.posterior_sampling,
             }
         )
         return config

@@ -1,11 +1,19 @@
-"""Tests for keras_avae/metrics/reconstruction.py: test MSE of g(f^mu(x)) on three scales."""
+"""Tests for keras_avae/metrics/reconstruction.py: test MSE of g(f^mu(x)) on four scales."""
+
+import re
 
 import keras
 import numpy as np
 import pytest
 
 from keras_avae import VAE
-from keras_avae.metrics.reconstruction import reconstruction_mse, squared_errors
+from keras_avae.metrics.reconstruction import (
+    PAPER_OBS_VAR,
+    gaussian_nll_constant,
+    reconstruction_mse,
+    squared_errors,
+)
+from keras_avae.objectives import reconstruction
 
 IMAGE_SHAPE = (6, 6, 1)
 CONSTANT = 0.25
@@ -65,7 +73,7 @@ def test_paper_scale_needs_a_range(make_networks, images):
 
 def test_bad_arguments_raise(make_networks, images):
     model = _constant_decoder_vae(make_networks)
-    with pytest.raises(ValueError, match=r"`scale` must be one of \('paper', 'pixel', 'sum'\). Received: scale='mean'"):
+    with pytest.raises(ValueError, match=r"`scale` must be one of \('paper', 'pixel', 'sum', 'nll'\). Received: scale='mean'"):
         reconstruction_mse(model, images, scale="mean")
     with pytest.raises(ValueError, match="`batch_size` must be an integer >= 1. Received: batch_size=0"):
         reconstruction_mse(model, images, batch_size=0)
@@ -81,3 +89,101 @@ def test_bad_arguments_raise(make_networks, images):
         reconstruction_mse(model, images[:0])
     with pytest.raises(ValueError, match="`data_range` must satisfy low < high"):
         reconstruction_mse(model, images, data_range=(1.0, 1.0))
+
+
+class _IdentityModel:
+    """A stub keras_avae model whose reconstruction g(f^mu(x)) is x itself."""
+
+    built = True
+    data_range = (0.0, 1.0)
+    likelihood = "gaussian"
+
+    def __init__(self, example_shape, obs_var=PAPER_OBS_VAR):
+        self.example_shape = example_shape
+        self.obs_var = obs_var
+
+    def encode_mean(self, x):
+        return x
+
+    def generate(self, z):
+        return z
+
+
+def _gaussian_nll(x, x_mean, obs_var):
+    """-log N(x; x_mean, v I) per image, summed pixel by pixel in NumPy, then averaged."""
+    x = x.astype(np.float64).reshape(len(x), -1)
+    x_mean = x_mean.astype(np.float64).reshape(len(x), -1)
+    per_pixel = 0.5 * np.log(2.0 * np.pi * obs_var) + (x - x_mean) ** 2 / (2.0 * obs_var)
+    return per_pixel.sum(axis=1).mean()
+
+
+def test_nll_scale_matches_a_numpy_rederivation(make_networks, images):
+    model = VAE(*make_networks(image_shape=IMAGE_SHAPE), obs_var=0.3, seed=0)
+    model(images[:1])
+    x_mean = keras.ops.convert_to_numpy(model.generate(model.encode_mean(images)))
+    expected = _gaussian_nll(images, x_mean, 0.3)
+    assert reconstruction_mse(model, images, scale="nll") == pytest.approx(expected, rel=1e-6)
+    assert reconstruction_mse(model, images, scale="nll", batch_size=5) == pytest.approx(expected, rel=1e-6)
+    # The training objective's own likelihood at z = f^mu(x) gives the same number.
+    log_lik = reconstruction(images, keras.ops.convert_to_tensor(x_mean), obs_var=0.3)
+    assert reconstruction_mse(model, images, scale="nll") == pytest.approx(-np.mean(log_lik), rel=1e-5)
+
+
+def test_nll_scale_is_the_sum_scale_plus_the_constant_in_closed_form(make_networks, images):
+    model = _constant_decoder_vae(make_networks)  # obs_var = 0.5, the VAE default
+    sse = ((images.astype(np.float64) - CONSTANT) ** 2).reshape(len(images), -1).sum(1).mean()
+    pixels = np.prod(IMAGE_SHAPE)
+    expected = pixels / 2 * np.log(2 * np.pi * 0.5) + sse / (2 * 0.5)
+    assert reconstruction_mse(model, images, scale="nll") == pytest.approx(expected, rel=1e-6)
+    sum_scale = reconstruction_mse(model, images, scale="sum")
+    nll = reconstruction_mse(model, images, scale="nll")
+    assert nll == pytest.approx(gaussian_nll_constant(IMAGE_SHAPE) + sum_scale, rel=1e-6)
+
+
+@pytest.mark.parametrize("example_shape, constant", [((28, 28, 3), 1346.2), ((64, 64, 3), 7033.2)])
+def test_nll_of_perfect_reconstructions_is_the_papers_floor(example_shape, constant):
+    # ColorMNIST (Table 1, 1369.2 to 1379.3) and CelebA (Table 2, 7203.9 to 7347.3)
+    # sit just above these constants, D/2 log(2 pi 0.5).
+    x = np.random.default_rng(0).random((3,) + example_shape, dtype=np.float32)
+    model = _IdentityModel(example_shape)
+    assert reconstruction_mse(model, x, scale="nll") == pytest.approx(constant, abs=0.1)
+    assert gaussian_nll_constant(example_shape) == pytest.approx(constant, abs=0.1)
+    assert gaussian_nll_constant(example_shape, PAPER_OBS_VAR) == pytest.approx(constant, abs=0.1)
+    assert reconstruction_mse(model, x, scale="sum") == 0.0
+
+
+def test_obs_var_overrides_the_models(make_networks, images):
+    model = _constant_decoder_vae(make_networks)
+    x_mean = np.full_like(images, CONSTANT)
+    for obs_var in (0.05, 2.0, np.float32(0.25)):
+        expected = _gaussian_nll(images, x_mean, float(obs_var))
+        assert reconstruction_mse(model, images, scale="nll", obs_var=obs_var) == pytest.approx(expected, rel=1e-6)
+    assert model.obs_var == 0.5
+    # The override changes nothing on the other scales.
+    assert reconstruction_mse(model, images, obs_var=2.0) == reconstruction_mse(model, images)
+    # v = 1 / (2 pi) zeroes the constant: the nll is the SSE times 1 / (2 v) = pi.
+    assert reconstruction_mse(model, images, scale="nll", obs_var=1 / (2 * np.pi)) == pytest.approx(
+        np.pi * reconstruction_mse(model, images, scale="sum"), rel=1e-6
+    )
+
+
+@pytest.mark.parametrize("obs_var", [0.0, -0.5, float("nan"), float("inf"), "0.5", True])
+def test_bad_obs_var_raises(make_networks, images, obs_var):
+    model = _constant_decoder_vae(make_networks)
+    message = re.escape(f"`obs_var` must be a finite number > 0. Received: obs_var={obs_var!r}")
+    with pytest.raises(ValueError, match=message):
+        reconstruction_mse(model, images, scale="nll", obs_var=obs_var)
+    with pytest.raises(ValueError, match=message):
+        gaussian_nll_constant(IMAGE_SHAPE, obs_var)
+
+
+def test_nll_scale_needs_a_gaussian_variance(make_networks, images):
+    bernoulli = VAE(*make_networks(image_shape=IMAGE_SHAPE), likelihood="bernoulli", seed=0)
+    bernoulli(images[:1])
+    with pytest.raises(ValueError, match="scale='nll' is the Gaussian .* likelihood is 'bernoulli': pass `obs_var`"):
+        reconstruction_mse(bernoulli, images, scale="nll")
+    assert reconstruction_mse(bernoulli, images, scale="nll", obs_var=0.5) > gaussian_nll_constant(IMAGE_SHAPE)
+    stub = _IdentityModel(IMAGE_SHAPE, obs_var=None)
+    message = "scale='nll' needs the observation variance v: _IdentityModel has no `obs_var`"
+    with pytest.raises(ValueError, match=message):
+        reconstruction_mse(stub, images, scale="nll")

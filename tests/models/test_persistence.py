@@ -10,15 +10,21 @@ import keras_avae
 
 # Each model with non-default arguments, so the round trips can tell them apart.
 MODELS = {
-    "vae": lambda networks: keras_avae.VAE(*networks, obs_var=0.25, seed=3),
-    "avae": lambda networks: keras_avae.AVAE(*networks, rho=0.9, seed=3),
+    "vae": lambda networks: keras_avae.VAE(*networks, obs_var=0.25, seed=3, posterior_sampling="variance"),
+    "avae": lambda networks: keras_avae.AVAE(
+        *networks, rho=0.9, seed=3, coupling="joint", delusion="mean", extra_pass_statistics="keep"
+    ),
     "smooth_encoder": lambda networks: keras_avae.SmoothEncoder(
-        *networks, rho=0.9, epsilon=0.05, attack_steps=2, seed=3
+        *networks, rho=0.9, epsilon=0.05, attack_steps=2, seed=3, attack_mode="training",
+        extra_pass_statistics="keep",
     ),
     "seavae": lambda networks: keras_avae.SEAVAE(
-        *networks, rho=0.9, rho_se=0.8, epsilon=0.05, attack_steps=2, seed=3
+        *networks, rho=0.9, rho_se=0.8, epsilon=0.05, attack_steps=2, seed=3, attack_mode="training",
+        coupling="joint", delusion="mean",
     ),
-    "self_supervised": lambda networks: keras_avae.AVAESelfSupervised(*networks, rho=0.8, seed=3),
+    "self_supervised": lambda networks: keras_avae.AVAESelfSupervised(
+        *networks, rho=0.8, seed=3, coupling="joint", posterior_sampling="variance"
+    ),
 }
 KINDS = list(MODELS)
 
@@ -41,8 +47,11 @@ def test_config_round_trip(kind, make_networks, images):
     config = model.get_config()
     clone = type(model).from_config(config)
     assert clone.get_config() == config
-    for key in ("obs_var", "likelihood", "data_range", "seed"):
+    for key in ("obs_var", "likelihood", "data_range", "seed", "posterior_sampling"):
         assert config[key] == getattr(model, key)
+    for key in ("coupling", "delusion", "extra_pass_statistics", "attack_mode"):
+        if hasattr(model, key):
+            assert config[key] == getattr(model, key) == getattr(clone, key)
 
 
 @pytest.mark.parametrize("kind", KINDS)
