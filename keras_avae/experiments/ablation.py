@@ -198,16 +198,6 @@ def ablation_table(rows):
     return "\n".join(accuracy_lines) + "\n"
 
 
-def choices_table(rows):
-    """Markdown: the choices each row's model was built with."""
-    names = list(protocol.CHOICES)
-    lines = ["| Model | " + " | ".join(names) + " |", "|:--|" + "--|" * len(names)]
-    for row in rows:
-        choices = row.get("choices") or {}
-        lines.append(f"| {row['label']} | " + " | ".join(choices.get(name, "-") for name in names) + " |")
-    return "\n".join(lines) + "\n"
-
-
 def markdown(document):
     """ablation.md: per architecture the results and the choices of each row, then the settings."""
     scale = document["scale"]
@@ -230,7 +220,7 @@ def markdown(document):
             "",
             "Choices of each row:",
             "",
-            choices_table(rows).rstrip("\n"),
+            protocol.choices_table(rows).rstrip("\n"),
             "",
             document["settings"][arch],
             "",

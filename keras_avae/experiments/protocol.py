@@ -649,11 +649,24 @@ def write_json(path, document):
 
 
 def architecture_sections(document, names):
-    """Markdown lines: per architecture, a heading, its results table and its settings."""
+    """Markdown lines: per architecture, a heading, its results table, the rows' choices and its settings."""
     lines = []
     for arch, rows in document["architectures"].items():
-        lines += [f"## {names.get(arch, arch)}", "", results_table(rows).rstrip("\n"), "", document["settings"][arch], ""]
+        lines += [f"## {names.get(arch, arch)}", "", results_table(rows).rstrip("\n"), ""]
+        if any(row.get("choices") for row in rows):
+            lines += ["Choices of each row:", "", choices_table(rows).rstrip("\n"), ""]
+        lines += [document["settings"][arch], ""]
     return lines
+
+
+def choices_table(rows):
+    """Markdown: the open choices (`CHOICES`) each row's model was built with; "-" where it has none."""
+    names = list(CHOICES)
+    lines = ["| Model | " + " | ".join(names) + " |", "|:--|" + "--|" * len(names)]
+    for row in rows:
+        choices = row.get("choices") or {}
+        lines.append(f"| {row['label']} | " + " | ".join(choices.get(name, "-") for name in names) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def write_document(out, stem, document, render):
@@ -725,7 +738,9 @@ def results_table(rows):
 
     The accuracy columns are `keras_avae.callbacks.robustness.to_markdown`'s;
     Time is the time factor (seconds per training step relative to the VAE's),
-    MSE `test_reconstruction_mse` and FID `fid`; "-" where a value is missing.
+    the two readings of the paper's MSE column `test_reconstruction_mse` (per
+    pixel in 0..255 units) and `test_reconstruction_nll` (per-image Gaussian
+    negative log-likelihood), and FID `fid`; "-" where a value is missing.
     When rows carry `sensitivity` (`evaluate_model`), a last column gives the
     shift ratio of the first task at the smallest attacked radius.
 
@@ -733,8 +748,8 @@ def results_table(rows):
         rows: list of metrics dicts (`run_one`'s) with `label` and `accuracy`.
     """
     lines = robustness.to_markdown({row["label"]: row["accuracy"] for row in rows}).splitlines()
-    lines[0] += " Time | MSE | FID |"
-    lines[1] += "--:|--:|--:|"
+    lines[0] += " Time | MSE (0..255 px) | MSE (NLL) | FID |"
+    lines[1] += "--:|--:|--:|--:|"
     ratio_column = _shift_ratio_column(rows)
     if ratio_column:
         epsilon, task = ratio_column
@@ -744,6 +759,7 @@ def results_table(rows):
         lines[2 + index] += (
             f" {format_value(row.get('time_factor'), '.1f', '×')} |"
             f" {format_value(row.get('test_reconstruction_mse'), '.1f')} |"
+            f" {format_value(row.get('test_reconstruction_nll'), '.1f')} |"
             f" {format_value(row.get('fid'), '.2f')} |"
         )
         if ratio_column:
@@ -777,7 +793,8 @@ def describe_settings(metrics):
         f"linear probes on f^mu of {metrics['num_train']} training images; "
         f"PGD L-inf on {metrics['num_attacked']} test images, "
         f"{config['attack_steps']} steps x {config['restarts']} restart(s) x losses {', '.join(config['losses'])}",
-        f"MSE: per-pixel squared error of g(f^mu(x)) in 0..255 units on {metrics['num_test']} test images",
+        f"MSE: per-pixel squared error of g(f^mu(x)) in 0..255 units and per-image Gaussian negative "
+        f"log-likelihood at the model's v, on {metrics['num_test']} test images",
     ]
     if metrics.get("fid_extractor"):
         fid = metrics["fid_extractor"]

@@ -84,7 +84,7 @@ def reproduce(overrides=None):
                 "label": row_label(rho),
                 **{key: results[row_label(rho)].get(key) for key in (
                     "accuracy", "probe_accuracy", "seconds_per_step", "train_seconds",
-                    "test_reconstruction_mse", "fid", "sensitivity", "out",
+                    "test_reconstruction_mse", "test_reconstruction_nll", "fid", "sensitivity", "choices", "out",
                 )},
             }
             for rho in config["rhos"]
@@ -118,7 +118,7 @@ def markdown(document):
         f"scale `{document['scale']['name']}`",
         "",
         "Adversarial test accuracy (%) of linear probes on f^mu at L-inf radius ε; MSE per pixel in 0..255 "
-        "units; FID of decoder samples against test images"
+        "units and per-image Gaussian negative log-likelihood; FID of decoder samples against test images"
         + (f" (extractor: {document['fid_extractor']['extractor']})" if document["fid_extractor"] else "")
         + ".",
         "",
