@@ -24,6 +24,11 @@ EXTRA_PASS_STATISTICS = ("update", "keep")
 the encoder's BatchNorm moving statistics: `"update"` them, as every training-mode Keras call
 does, or `"keep"` them, using the batch's statistics without moving the running ones."""
 
+RANDOM_ALGORITHM = "philox"
+"""The counter-based generator of the model's stateless noise. Named rather than "auto_select",
+which under XLA on a CPU picks ThreeFry, many times slower for image-sized noise such as the
+sampled delusion's (README, Speed). Without XLA "auto_select" is Philox already."""
+
 # Key of the seed generator's state in a saved model, so resumed training draws the
 # same noise as uninterrupted training.
 _SEED_STATE_KEY = "seed_generator_state"
@@ -188,7 +193,7 @@ class VAE(keras.Model):
 
     def _normal_noise(self, shape):
         """N(0, I) noise from the model's seed generator, different on each replica."""
-        return tf.random.stateless_normal(shape, seed=self._replica_seed())
+        return tf.random.stateless_normal(shape, seed=self._replica_seed(), alg=RANDOM_ALGORITHM)
 
     def _sample_observation(self, x_mean):
         """A draw of p(x|z) with mean `x_mean`: g(z) + sqrt(v) eps (Gaussian) or a Bernoulli draw."""
@@ -196,7 +201,7 @@ class VAE(keras.Model):
             return x_mean + ops.cast(self.obs_var**0.5, x_mean.dtype) * ops.cast(
                 self._normal_noise(ops.shape(x_mean)), x_mean.dtype
             )
-        uniform = tf.random.stateless_uniform(ops.shape(x_mean), seed=self._replica_seed())
+        uniform = tf.random.stateless_uniform(ops.shape(x_mean), seed=self._replica_seed(), alg=RANDOM_ALGORITHM)
         return ops.cast(ops.cast(uniform, x_mean.dtype) < x_mean, x_mean.dtype)
 
     def _reparametrise(self, z_mean, z_log_var):
