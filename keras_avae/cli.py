@@ -217,11 +217,11 @@ def _add_attack(parser, epsilons=protocol.EPSILONS):
     return group
 
 
-def _add_fid(parser, extractor_default):
+def _add_fid(parser, extractor_default, fid_on=True):
     group = parser.add_argument_group("FID")
     group.add_argument(
         "--fid", action=argparse.BooleanOptionalAction, default=None,
-        help="compute the FID of the decoder's samples against test images (default: on)",
+        help=f"compute the FID of the decoder's samples against test images (default: {'on' if fid_on else 'off'})",
     )
     group.add_argument(
         "--fid-extractor", default=None, metavar="PATH",
@@ -439,18 +439,21 @@ def _table1_parser(subparsers):
             "  keras-avae reproduce table1 --scale paper --arch conv   # Appendix F, needs a GPU"
         ),
     )
+    _add_arch_and_rows(parser, table1.ROW_LABELS, "AVAE-SS brings in VAE")
+    _add_common_reproduction(parser, TABLE1_SCALES, "runs/table1_<scale>")
+    parser.set_defaults(handler=table1.reproduce)
+    return parser
+
+
+def _add_arch_and_rows(parser, row_labels, brings_in):
     parser.add_argument(
         "--arch", type=_choices_list(tuple(color_mnist.ARCHITECTURES), "architectures"), default=None,
         metavar="A1,A2", help="architectures, comma-separated: mlp, conv (default: mlp,conv)",
     )
     parser.add_argument(
-        "--rows", type=_choices_list(table1.ROW_LABELS, "rows"), default=None, metavar="R1,R2",
-        help=f"rows to run, comma-separated, from {','.join(table1.ROW_LABELS)} (default: all; "
-        "AVAE-SS brings in VAE)",
+        "--rows", type=_choices_list(row_labels, "rows"), default=None, metavar="R1,R2",
+        help=f"rows to run, comma-separated, from {'; '.join(row_labels)} (default: all; {brings_in})",
     )
-    _add_common_reproduction(parser, TABLE1_SCALES, "runs/table1_<scale>")
-    parser.set_defaults(handler=table1.reproduce)
-    return parser
 
 
 def _ablation_parser(subparsers):
@@ -473,15 +476,7 @@ def _ablation_parser(subparsers):
             "  keras-avae reproduce ablation --arch mlp --rows 'AVAE (Alg. 1),AVAE delusion=sample'"
         ),
     )
-    parser.add_argument(
-        "--arch", type=_choices_list(tuple(color_mnist.ARCHITECTURES), "architectures"), default=None,
-        metavar="A1,A2", help="architectures, comma-separated: mlp, conv (default: mlp,conv)",
-    )
-    parser.add_argument(
-        "--rows", type=_choices_list(ablation.ROW_LABELS, "rows"), default=None, metavar="R1,R2",
-        help=f"rows to run, comma-separated, from {'; '.join(ablation.ROW_LABELS)} (default: all; "
-        "AVAE-SS rows bring in VAE)",
-    )
+    _add_arch_and_rows(parser, ablation.ROW_LABELS, "AVAE-SS rows bring in VAE")
     _add_common_reproduction(
         parser, ABLATION_SCALES, "runs/ablation_<scale>", epsilons=ablation.DEFAULT_EPSILONS, choices=False
     )
@@ -594,7 +589,7 @@ def _add_common_reproduction(
     if choices:
         _add_choices(parser)
     _add_attack(parser, epsilons)
-    _add_fid(parser, extractor_default)
+    _add_fid(parser, extractor_default, fid_on=choices)
     group = _add_run(parser, out_default, "the table's figures")
     _add_training(group)
 

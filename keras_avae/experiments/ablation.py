@@ -44,14 +44,10 @@ Example:
     print(document["markdown"])
 """
 
-import os
-import time
-from pathlib import Path
-
 from keras_avae.callbacks.robustness import to_markdown
-from keras_avae.experiments import color_mnist, protocol
+from keras_avae.experiments import protocol
 from keras_avae.experiments.scale import ABLATION_SCALES
-from keras_avae.experiments.table1 import ARCHITECTURE_NAMES, parse_list, run_architectures, table_figures
+from keras_avae.experiments.table1 import ARCHITECTURE_NAMES, parse_list, reproduce_rows
 
 PAPER_AVAE = {"posterior_sampling": "std", "coupling": "factorised", "delusion": "mean", "extra_pass_statistics": "update"}
 """Algorithm 1 as printed: the reference every AVAE row changes one choice of."""
@@ -120,17 +116,14 @@ def select_rows(labels):
     return [row for row in ROWS if row["label"] in labels]
 
 
-def row_summary(label, metrics):
+def row_summary(row, metrics):
     """The numbers of one row that the study reports."""
-    summary = {
-        key: metrics.get(key)
-        for key in (
-            "model", "accuracy", "probe_accuracy", "time_factor", "seconds_per_step", "train_seconds",
-            "train_steps", "test_reconstruction_mse", "test_reconstruction_nll", "test_reconstruction_sse",
-            "sensitivity", "choices", "out",
-        )
-    }
-    return {"label": label, **summary}
+    keys = (
+        "model", "accuracy", "probe_accuracy", "time_factor", "seconds_per_step", "train_seconds",
+        "train_steps", "test_reconstruction_mse", "test_reconstruction_nll", "test_reconstruction_sse",
+        "sensitivity", "choices", "out",
+    )
+    return {"label": row["label"], **{key: metrics.get(key) for key in keys}}
 
 
 def reproduce(overrides=None):
@@ -144,26 +137,10 @@ def reproduce(overrides=None):
         `choices`, `accuracy[task][radius]`, `sensitivity`, `test_reconstruction_mse`,
         ...), `markdown`, `figures`, `scale`, `config`, `out` and `seconds`.
     """
-    start = time.perf_counter()
-    config, scale = protocol.resolve_config(DEFAULTS, overrides, ABLATION_SCALES)
-    config["arch"] = parse_list(config["arch"], color_mnist.ARCHITECTURES, "arch")
-    rows = select_rows(config["rows"])
-    config["rows"] = [row["label"] for row in rows]
-    out = Path(config["out"] or os.path.join("runs", f"ablation_{scale.name}"))
-    config["out"] = os.fspath(out)
-    runs, test_data, document = run_architectures(config, scale, rows, out, _RUN_KEYS)
-    tables, figure_paths = {}, {}
-    for arch, (models, results) in runs.items():
-        tables[arch] = [row_summary(row["label"], results[row["label"]]) for row in rows]
-        if config["figures"]:
-            figure_paths[arch] = table_figures(out / "figures", arch, models, results, test_data[0])
-    document.update(
+    return reproduce_rows(
+        overrides, DEFAULTS, ABLATION_SCALES, select_rows, row_summary, _RUN_KEYS, "ablation", markdown,
         study="The paper's open choices (keras_avae ablation)",
-        architectures=tables,
-        figures=figure_paths,
-        seconds=time.perf_counter() - start,
     )
-    return protocol.write_document(out, "ablation", document, markdown)
 
 
 def _sensitivity_at_smallest_radius(row):

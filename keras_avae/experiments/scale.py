@@ -214,25 +214,17 @@ TABLE1_SCALES = {
 
 ABLATION_SCALES = {
     "tiny": TABLE1_SCALES["tiny"],
-    "small": Scale(
-        name="small",
+    "small": dataclasses.replace(
+        TABLE1_SCALES["small"],
         description=(
             "the study on two CPU cores: 10,000 training images, Adam 1e-3, "
             "20 epochs for the MLP (3,140 steps) and 4 for the convnet (628 steps); 5 PGD steps "
             "per SE training step; probes on the 10,000 training images; evaluation attacks 300 test "
             "images with 10 steps x 1 start (from x) x 2 losses; MSE and probe accuracy on 1,000 test images."
         ),
-        train_size=10000,
-        test_size=1000,
         attack_size=300,
         epochs={"mlp": 20, "conv": 4},
-        batch_size=64,
-        learning_rate=1e-3,
-        train_attack_steps=5,
-        attack_steps=10,
         restarts=1,
-        fid_samples=1000,
-        extractor_epochs=2,
     ),
     "paper": TABLE1_SCALES["paper"],
 }

@@ -150,27 +150,44 @@ def reproduce(overrides=None):
         table1.md), `paper`, `scale`, `config`, `fid_extractor`, `figures`,
         `out` and `seconds`.
     """
+    return reproduce_rows(
+        overrides, DEFAULTS, TABLE1_SCALES, select_rows, lambda row, metrics: row_summary(metrics), _RUN_KEYS,
+        "table1", markdown, table="Table 1 (Cemgil et al., 2020)", paper=list(PAPER),
+    )
+
+
+def reproduce_rows(overrides, defaults, scales, select, summarise, run_keys, stem, render, **fields):
+    """The run of a table of rows on ColorMNIST: settings, rows, runs, summaries, figures, files.
+
+    Args:
+        overrides: the caller's settings; `defaults`: every setting (with
+            `scale`, `arch`, `rows`, `out`); `scales`: its presets.
+        select: labels -> the rows to run (e.g. `select_rows`).
+        summarise: `(row, metrics) -> dict`, one row of the table's JSON.
+        run_keys: the settings passed on to each run.
+        stem: file names `<stem>.md` / `<stem>.json` and the default out
+            folder `runs/<stem>_<scale>`.
+        render: document -> markdown.
+        **fields: further entries of the document (e.g. `paper`).
+
+    Returns:
+        The document `protocol.write_document` wrote.
+    """
     start = time.perf_counter()
-    config, scale = protocol.resolve_config(DEFAULTS, overrides, TABLE1_SCALES)
+    config, scale = protocol.resolve_config(defaults, overrides, scales)
     config["arch"] = parse_list(config["arch"], color_mnist.ARCHITECTURES, "arch")
-    rows = select_rows(config["rows"])
+    rows = select(config["rows"])
     config["rows"] = [row["label"] for row in rows]
-    out = Path(config["out"] or os.path.join("runs", f"table1_{scale.name}"))
+    out = Path(config["out"] or os.path.join("runs", f"{stem}_{scale.name}"))
     config["out"] = os.fspath(out)
-    runs, test_data, document = run_architectures(config, scale, rows, out, _RUN_KEYS)
+    runs, test_data, document = run_architectures(config, scale, rows, out, run_keys)
     tables, figure_paths = {}, {}
     for arch, (models, results) in runs.items():
-        tables[arch] = [row_summary(results[row["label"]]) for row in rows]
+        tables[arch] = [summarise(row, results[row["label"]]) for row in rows]
         if config["figures"]:
             figure_paths[arch] = table_figures(out / "figures", arch, models, results, test_data[0])
-    document.update(
-        table="Table 1 (Cemgil et al., 2020)",
-        architectures=tables,
-        paper=list(PAPER),
-        figures=figure_paths,
-        seconds=time.perf_counter() - start,
-    )
-    return protocol.write_document(out, "table1", document, markdown)
+    document.update(architectures=tables, figures=figure_paths, **fields, seconds=time.perf_counter() - start)
+    return protocol.write_document(out, stem, document, render)
 
 
 def run_architectures(config, scale, rows, out, run_keys):
