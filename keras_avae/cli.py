@@ -478,7 +478,8 @@ def _ablation_parser(subparsers):
     )
     _add_arch_and_rows(parser, ablation.ROW_LABELS, "AVAE-SS rows bring in VAE")
     _add_common_reproduction(
-        parser, ABLATION_SCALES, "runs/ablation_<scale>", epsilons=ablation.DEFAULT_EPSILONS, choices=False
+        parser, ABLATION_SCALES, "runs/ablation_<scale>", epsilons=ablation.DEFAULT_EPSILONS, choices=False,
+        fid_on=ablation.DEFAULTS["fid"],
     )
     parser.set_defaults(handler=ablation.reproduce)
     return parser
@@ -566,7 +567,7 @@ def _celeba_parser(subparsers):
 def _add_common_reproduction(
     parser, scales, out_default, rho=True, se=True, mnist=True, epsilons=protocol.EPSILONS, fields=None,
     extractor_default="a ColorMNIST classifier trained on the training images, shared by all rows",
-    choices=True,
+    choices=True, fid_on=True,
 ):
     _add_scale(parser, scales)
     if mnist:
@@ -589,7 +590,7 @@ def _add_common_reproduction(
     if choices:
         _add_choices(parser)
     _add_attack(parser, epsilons)
-    _add_fid(parser, extractor_default, fid_on=choices)
+    _add_fid(parser, extractor_default, fid_on=fid_on)
     group = _add_run(parser, out_default, "the table's figures")
     _add_training(group)
 
