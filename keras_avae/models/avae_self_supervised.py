@@ -7,6 +7,14 @@ from keras import ops
 from keras_avae import objectives
 from keras_avae.models.avae import AVAE
 
+DEFAULT_COUPLING = "joint"
+"""AVAE-SS's default coupling: at the generating z, whose optimum is informative, where eq. (34)
+as Algorithm 4 estimates it (`"factorised"`) is maximised by a constant encoder."""
+
+DEFAULT_DELUSION = "mean"
+"""AVAE-SS's default x and x~: the decoder means of Algorithm 4, which in the ablation study keep
+the post-trained representation closest to the VAE's (README, "The paper's open choices")."""
+
 
 @keras.saving.register_keras_serializable(package="keras_avae")
 class AVAESelfSupervised(AVAE):
@@ -42,8 +50,12 @@ class AVAESelfSupervised(AVAE):
     Args:
         encoder, decoder: as for `AVAE`; the decoder is frozen.
         rho: coupling strength in (-1, 1).
-        **kwargs: `AVAE` arguments (`coupling`, `delusion`,
-            `extra_pass_statistics`) and `VAE` arguments.
+        coupling: `"joint"` (default, `DEFAULT_COUPLING`) or `"factorised"`
+            (Algorithm 4 as printed).
+        delusion: `"mean"` (default, `DEFAULT_DELUSION`, Algorithm 4) or
+            `"sample"`: x and x~ drawn from p(x|z).
+        **kwargs: `AVAE` arguments (`extra_pass_statistics`) and `VAE`
+            arguments.
 
     Example:
         ss = keras_avae.AVAESelfSupervised.from_pretrained(vae, rho=0.975)
@@ -51,8 +63,8 @@ class AVAESelfSupervised(AVAE):
         ss.fit(epochs=5, steps_per_epoch=500, batch_size=64)
     """
 
-    def __init__(self, encoder, decoder, rho=0.975, **kwargs):
-        super().__init__(encoder, decoder, rho=rho, **kwargs)
+    def __init__(self, encoder, decoder, rho=0.975, coupling=DEFAULT_COUPLING, delusion=DEFAULT_DELUSION, **kwargs):
+        super().__init__(encoder, decoder, rho=rho, coupling=coupling, delusion=delusion, **kwargs)
         self.decoder.trainable = False
 
     @property

@@ -260,5 +260,7 @@ def test_defaults_are_the_documented_ones(make_networks):
     assert (avae.posterior_sampling, avae.coupling, avae.delusion, avae.extra_pass_statistics) == (
         "std", "factorised", "sample", "update"
     )
+    ss = keras_avae.AVAESelfSupervised(*make_networks())
+    assert (ss.coupling, ss.delusion) == ("joint", "mean")
     se = keras_avae.SmoothEncoder(*make_networks())
     assert (se.attack_mode, se.extra_pass_statistics) == ("inference", "update")
