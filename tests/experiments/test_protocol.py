@@ -68,15 +68,15 @@ def test_resolve_config_fills_the_scale_and_refuses_unknown_settings():
 def test_results_table_adds_time_mse_and_fid_columns():
     rows = [
         {"label": "VAE", "accuracy": {"digit": {"0": 0.9, "0.1": 0.05}}, "time_factor": 1.0,
-         "test_reconstruction_mse": 1369.24, "fid": 12.444},
+         "test_reconstruction_mse": 1369.24, "test_reconstruction_nll": 1380.04, "fid": 12.444},
         {"label": "AVAE", "accuracy": {"digit": {"0": 0.97, "0.1": 0.881}}, "time_factor": None,
          "test_reconstruction_mse": 1371.9, "fid": None},
     ]
     assert protocol.results_table(rows).splitlines() == [
-        "| Model | digit ε=0 | digit ε=0.1 | Time | MSE | FID |",
-        "|:--|--:|--:|--:|--:|--:|",
-        "| VAE | 90.0 | 5.0 | ×1.0 | 1369.2 | 12.44 |",
-        "| AVAE | 97.0 | 88.1 | - | 1371.9 | - |",
+        "| Model | digit ε=0 | digit ε=0.1 | Time | MSE (0..255 px) | MSE (NLL) | FID |",
+        "|:--|--:|--:|--:|--:|--:|--:|",
+        "| VAE | 90.0 | 5.0 | ×1.0 | 1369.2 | 1380.0 | 12.44 |",
+        "| AVAE | 97.0 | 88.1 | - | 1371.9 | - | - |",
     ]
     # With sensitivity, a last column: the first task's shift ratio at the smallest radius.
     rows[0]["sensitivity"] = {
