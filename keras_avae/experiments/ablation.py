@@ -116,16 +116,6 @@ def select_rows(labels):
     return [row for row in ROWS if row["label"] in labels]
 
 
-def row_summary(row, metrics):
-    """The numbers of one row that the study reports."""
-    keys = (
-        "model", "accuracy", "probe_accuracy", "time_factor", "seconds_per_step", "train_seconds",
-        "train_steps", "test_reconstruction_mse", "test_reconstruction_nll", "test_reconstruction_sse",
-        "sensitivity", "choices", "out",
-    )
-    return {"label": row["label"], **{key: metrics.get(key) for key in keys}}
-
-
 def reproduce(overrides=None):
     """Runs the ablation study on ColorMNIST; writes its table, figures and a run directory per row.
 
@@ -138,41 +128,32 @@ def reproduce(overrides=None):
         ...), `markdown`, `figures`, `scale`, `config`, `out` and `seconds`.
     """
     return reproduce_rows(
-        overrides, DEFAULTS, ABLATION_SCALES, select_rows, row_summary, _RUN_KEYS, "ablation", markdown,
+        overrides, DEFAULTS, ABLATION_SCALES, select_rows, _RUN_KEYS, "ablation", markdown,
         study="The paper's open choices (keras_avae ablation)",
     )
 
 
-def _sensitivity_at_smallest_radius(row):
-    sensitivity = row.get("sensitivity") or {}
-    if not sensitivity:
-        return None, None, None
-    epsilon = min(sensitivity, key=float)
-    result = sensitivity[epsilon]
-    task = next(iter(result.get("shift_ratio", {})), None)
-    if task is None:
-        return epsilon, None, None
-    return epsilon, result["shift_ratio"][task], result["centroid_distance"][task]
-
-
 def ablation_table(rows):
-    """Markdown: robust accuracy per task and radius, shift ratio, centroid distance, MSE (both readings), time."""
-    accuracy_lines = to_markdown({row["label"]: row["accuracy"] for row in rows}).splitlines()
-    epsilon, _, _ = _sensitivity_at_smallest_radius(rows[0])
-    task = next(iter(rows[0]["accuracy"]))
-    accuracy_lines[0] += (
+    """Markdown: robust accuracy per task and radius, shift ratio, centroid distance, MSE (both readings), time.
+
+    The shift ratio and centroid distance are those of `protocol.shift_ratio_column`'s radius and task.
+    """
+    lines = to_markdown({row["label"]: row["accuracy"] for row in rows}).splitlines()
+    epsilon, task = protocol.shift_ratio_column(rows)
+    lines[0] += (
         f" shift ratio ε={epsilon} ({task}) | centroid distance ({task}) | MSE (0..255 px) | MSE (NLL, v) | Time |"
     )
-    accuracy_lines[1] += "--:|--:|--:|--:|--:|"
+    lines[1] += "--:|--:|--:|--:|--:|"
     for index, row in enumerate(rows):
-        _, ratio, distance = _sensitivity_at_smallest_radius(row)
-        accuracy_lines[2 + index] += (
-            f" {protocol.format_value(ratio, '.2f')} | {protocol.format_value(distance, '.2f')} |"
+        sensitivity = (row.get("sensitivity") or {}).get(epsilon, {})
+        lines[2 + index] += (
+            f" {protocol.format_value(sensitivity.get('shift_ratio', {}).get(task), '.2f')} |"
+            f" {protocol.format_value(sensitivity.get('centroid_distance', {}).get(task), '.2f')} |"
             f" {protocol.format_value(row.get('test_reconstruction_mse'), '.1f')} |"
             f" {protocol.format_value(row.get('test_reconstruction_nll'), '.1f')} |"
             f" {protocol.format_value(row.get('time_factor'), '.2f', '×')} |"
         )
-    return "\n".join(accuracy_lines) + "\n"
+    return "\n".join(lines) + "\n"
 
 
 def markdown(document):

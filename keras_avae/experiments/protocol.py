@@ -40,11 +40,8 @@ from keras_avae import probes as probes_lib
 from keras_avae.callbacks import robustness
 from keras_avae.experiments.scale import OVERRIDABLE_FIELDS, steps_per_epoch
 from keras_avae.experiments.step_timer import StepTimer
-from keras_avae.metrics import reconstruction_mse, representation_sensitivity
+from keras_avae.metrics import reconstruction_errors, representation_sensitivity
 from keras_avae.models import AVAE, SEAVAE, VAE, AVAESelfSupervised, SmoothEncoder
-from keras_avae.models import avae as avae_module
-from keras_avae.models import smooth_encoder as smooth_encoder_module
-from keras_avae.models import vae as vae_module
 
 MODEL_CLASSES = {
     "vae": VAE,
@@ -69,24 +66,16 @@ RHO_SE = 0.95
 SE_EPSILON = 0.1
 """Default L-inf radius of SE's training attack (Table 1 has 0.1 and 0.2)."""
 
-CHOICES = {
-    "posterior_sampling": ("vae", "avae", "se", "seavae", "avae_ss"),
-    "coupling": ("avae", "seavae", "avae_ss"),
-    "delusion": ("avae", "seavae", "avae_ss"),
-    "extra_pass_statistics": ("avae", "se", "seavae", "avae_ss"),
-    "attack_mode": ("se", "seavae"),
-}
-"""The paper's open choices (model arguments, see `keras_avae.models`) and the models that
-take each; a run's setting of one applies to those models and is ignored by the others."""
-
 CHOICE_VALUES = {
-    "posterior_sampling": vae_module.POSTERIOR_SAMPLING,
-    "coupling": avae_module.COUPLINGS,
-    "delusion": avae_module.DELUSIONS,
-    "extra_pass_statistics": vae_module.EXTRA_PASS_STATISTICS,
-    "attack_mode": smooth_encoder_module.ATTACK_MODES,
+    name: values for cls in MODEL_CLASSES.values() for name, values in cls.OPEN_CHOICES.items()
 }
-"""The values each open choice takes."""
+"""The paper's open choices (model arguments, each class's `OPEN_CHOICES`) and their values."""
+
+CHOICES = {
+    name: tuple(model for model, cls in MODEL_CLASSES.items() if name in cls.OPEN_CHOICES) for name in CHOICE_VALUES
+}
+"""The models that take each open choice; a run's setting of one applies to those models and
+is ignored by the others."""
 
 EPSILONS = robustness.DEFAULT_EPSILONS
 """Evaluation radii of Table 1: 0 (clean), 0.1, 0.2."""
@@ -308,7 +297,7 @@ def model_from_config(config, networks, input_shape, pretrained=None):
 
 def model_choices(model):
     """The open choices (`CHOICES`) that `model` was built with, choice -> value."""
-    return {choice: getattr(model, choice) for choice in CHOICES if hasattr(model, choice)}
+    return {choice: getattr(model, choice) for choice in CHOICES if choice in type(model).OPEN_CHOICES}
 
 
 def compile_model(model, learning_rate, jit_compile=None):
@@ -458,15 +447,14 @@ def evaluate_model(model, test_data, evaluator, *, robust=True, fid_scorer=None,
     x_test, _ = test_data
     start = time.perf_counter()
     test_terms = model.evaluate(x_test, batch_size=EVAL_BATCH_SIZE, return_dict=True, verbose=0)
-    mse = reconstruction_mse(model, x_test)
-    sse = reconstruction_mse(model, x_test, scale="sum")
-    nll = reconstruction_mse(model, x_test, scale="nll") if model.likelihood == "gaussian" else None
+    scales = ("paper", "sum", "nll") if model.likelihood == "gaussian" else ("paper", "sum")
+    errors = reconstruction_errors(model, x_test, scales)
     probes = evaluator.train_probes(model)
     metrics = {
         "test_terms": {name: float(value) for name, value in test_terms.items()},
-        "test_reconstruction_mse": mse,
-        "test_reconstruction_sse": sse,
-        "test_reconstruction_nll": nll,
+        "test_reconstruction_mse": errors["paper"],
+        "test_reconstruction_sse": errors["sum"],
+        "test_reconstruction_nll": errors.get("nll"),
         "probe_accuracy": probes_lib.evaluate_probes(model, probes, test_data),
         "accuracy": None,
         "sensitivity": None,
@@ -750,7 +738,7 @@ def results_table(rows):
     lines = robustness.to_markdown({row["label"]: row["accuracy"] for row in rows}).splitlines()
     lines[0] += " Time | MSE (0..255 px) | MSE (NLL) | FID |"
     lines[1] += "--:|--:|--:|--:|"
-    ratio_column = _shift_ratio_column(rows)
+    ratio_column = shift_ratio_column(rows)
     if ratio_column:
         epsilon, task = ratio_column
         lines[0] += f" shift ratio ε={epsilon} ({task}) |"
@@ -768,8 +756,9 @@ def results_table(rows):
     return "\n".join(lines) + "\n"
 
 
-def _shift_ratio_column(rows):
-    """`(radius string, task)` of the shift ratio `results_table` shows, or None if no row has one."""
+def shift_ratio_column(rows):
+    """`(radius string, task)` of the shift ratio the tables show (the first task at the smallest
+    attacked radius), or None if no row has one."""
     for row in rows:
         sensitivity = row.get("sensitivity")
         if sensitivity:

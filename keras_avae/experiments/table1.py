@@ -151,19 +151,19 @@ def reproduce(overrides=None):
         `out` and `seconds`.
     """
     return reproduce_rows(
-        overrides, DEFAULTS, TABLE1_SCALES, select_rows, lambda row, metrics: row_summary(metrics), _RUN_KEYS,
-        "table1", markdown, table="Table 1 (Cemgil et al., 2020)", paper=list(PAPER),
+        overrides, DEFAULTS, TABLE1_SCALES, select_rows, _RUN_KEYS, "table1", markdown,
+        table="Table 1 (Cemgil et al., 2020)", paper=list(PAPER),
     )
 
 
-def reproduce_rows(overrides, defaults, scales, select, summarise, run_keys, stem, render, **fields):
+def reproduce_rows(overrides, defaults, scales, select, run_keys, stem, render, **fields):
     """The run of a table of rows on ColorMNIST: settings, rows, runs, summaries, figures, files.
 
     Args:
         overrides: the caller's settings; `defaults`: every setting (with
             `scale`, `arch`, `rows`, `out`); `scales`: its presets.
-        select: labels -> the rows to run (e.g. `select_rows`).
-        summarise: `(row, metrics) -> dict`, one row of the table's JSON.
+        select: labels -> the rows to run (e.g. `select_rows`); each row's
+            entry of the table's JSON is its `row_summary`.
         run_keys: the settings passed on to each run.
         stem: file names `<stem>.md` / `<stem>.json` and the default out
             folder `runs/<stem>_<scale>`.
@@ -183,7 +183,7 @@ def reproduce_rows(overrides, defaults, scales, select, summarise, run_keys, ste
     runs, test_data, document = run_architectures(config, scale, rows, out, run_keys)
     tables, figure_paths = {}, {}
     for arch, (models, results) in runs.items():
-        tables[arch] = [summarise(row, results[row["label"]]) for row in rows]
+        tables[arch] = [row_summary(results[row["label"]]) for row in rows]
         if config["figures"]:
             figure_paths[arch] = table_figures(out / "figures", arch, models, results, test_data[0])
     document.update(architectures=tables, figures=figure_paths, **fields, seconds=time.perf_counter() - start)

@@ -7,7 +7,7 @@ from keras_avae.metrics.fid import (
     inception_preprocess,
 )
 from keras_avae.metrics.kid import KID, kernel_inception_distance, polynomial_mmd2
-from keras_avae.metrics.reconstruction import reconstruction_mse
+from keras_avae.metrics.reconstruction import reconstruction_errors, reconstruction_mse
 from keras_avae.metrics.self_consistency import self_consistency
 from keras_avae.metrics.sensitivity import representation_sensitivity
 
@@ -19,6 +19,7 @@ __all__ = [
     "inception_preprocess",
     "kernel_inception_distance",
     "polynomial_mmd2",
+    "reconstruction_errors",
     "reconstruction_mse",
     "representation_sensitivity",
     "self_consistency",

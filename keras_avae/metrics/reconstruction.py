@@ -124,31 +124,48 @@ def reconstruction_mse(
     """
     if scale not in SCALES:
         raise ValueError(f"`scale` must be one of {SCALES}. Received: scale={scale!r}")
+    return reconstruction_errors(model, x, (scale,), batch_size, data_range, obs_var)[scale]
+
+
+def reconstruction_errors(model, x, scales=SCALES, batch_size=DEFAULT_BATCH_SIZE, data_range=None, obs_var=None):
+    """`reconstruction_mse` on several `scales` from one encode-decode pass over `x`.
+
+    Args:
+        scales: names from `SCALES`; the other arguments are `reconstruction_mse`'s.
+
+    Returns:
+        Dict scale -> mean error (Python floats).
+
+    Example:
+        errors = reconstruction_errors(vae, x_test, ("paper", "nll"))
+    """
+    unknown = [scale for scale in scales if scale not in SCALES]
+    if unknown or not scales:
+        raise ValueError(f"`scales` must name scales from {SCALES}. Received: scales={scales!r}")
     _check_model(model)
     batch_size = check_positive_int(batch_size, "batch_size")
     if data_range is None:
         data_range = getattr(model, "data_range", None)
     data_range = check_data_range(data_range)
-    if scale == "paper" and data_range is None:
+    if "paper" in scales and data_range is None:
         raise ValueError(
             "scale='paper' expresses pixels in 0..255 units and needs their range: the model "
             "has data_range=None, so pass `data_range=(low, high)`."
         )
     if obs_var is not None:
         obs_var = check_positive(obs_var, "obs_var")
-    elif scale == "nll":
+    elif "nll" in scales:
         obs_var = _model_obs_var(model)
     x = check_model_inputs(x, model)
-    sums = squared_errors(model, x, batch_size)
-    if scale == "sum":
-        return float(sums.mean())
-    if scale == "nll":
-        return float(gaussian_nll_constant(x.shape[1:], obs_var) + sums.mean() / (2.0 * obs_var))
-    per_pixel = sums.mean() / np.prod(x.shape[1:])
-    if scale == "pixel":
-        return float(per_pixel)
-    low, high = data_range
-    return float(per_pixel * (PAPER_PIXEL_MAX / (high - low)) ** 2)
+    per_image = squared_errors(model, x, batch_size).mean()
+    per_pixel = per_image / np.prod(x.shape[1:])
+    errors = {"sum": per_image, "pixel": per_pixel}
+    if "nll" in scales:
+        errors["nll"] = gaussian_nll_constant(x.shape[1:], obs_var) + per_image / (2.0 * obs_var)
+    if "paper" in scales:
+        low, high = data_range
+        errors["paper"] = per_pixel * (PAPER_PIXEL_MAX / (high - low)) ** 2
+    return {scale: float(errors[scale]) for scale in scales}
 
 
 def gaussian_nll_constant(example_shape, obs_var=PAPER_OBS_VAR):

@@ -78,6 +78,13 @@ class AVAE(VAE):
         model.fit(x_train, epochs=10, batch_size=64)
     """
 
+    OPEN_CHOICES = {
+        **VAE.OPEN_CHOICES,
+        "coupling": COUPLINGS,
+        "delusion": DELUSIONS,
+        "extra_pass_statistics": EXTRA_PASS_STATISTICS,
+    }
+
     def __init__(
         self,
         encoder,

@@ -3,7 +3,7 @@
 import keras
 
 from keras_avae.models.avae import AVAE
-from keras_avae.models.smooth_encoder import ATTACK_ARGUMENTS, adversarial_terms, check_attack_arguments
+from keras_avae.models.smooth_encoder import ATTACK_ARGUMENTS, ATTACK_MODES, adversarial_terms, check_attack_arguments
 from keras_avae.validation import check_rho
 
 
@@ -37,6 +37,8 @@ class SEAVAE(AVAE):
             `VAE` arguments.
     """
 
+    OPEN_CHOICES = {**AVAE.OPEN_CHOICES, "attack_mode": ATTACK_MODES}
+
     def __init__(
         self,
         encoder,
@@ -50,9 +52,7 @@ class SEAVAE(AVAE):
     ):
         super().__init__(encoder, decoder, rho=rho, **kwargs)
         self.rho_se = check_rho(rho_se, "rho_se")
-        self.epsilon, self.attack_steps, self.attack_mode, _ = check_attack_arguments(
-            epsilon, attack_steps, attack_mode, self.extra_pass_statistics
-        )
+        self.epsilon, self.attack_steps, self.attack_mode = check_attack_arguments(epsilon, attack_steps, attack_mode)
 
     @property
     def term_names(self):

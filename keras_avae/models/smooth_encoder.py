@@ -14,13 +14,12 @@ statistics) or `"training"`, the mode of the bound it feeds (the batch's statist
 statistics left unchanged), so that it attacks the function the bound then scores."""
 
 
-def check_attack_arguments(epsilon, attack_steps, attack_mode, extra_pass_statistics):
-    """Checks a training attack's settings; returns them as float, int, str, str."""
+def check_attack_arguments(epsilon, attack_steps, attack_mode):
+    """Checks a training attack's radius (>= 0), steps (>= 1) and mode; returns them as float, int, str."""
     return (
         check_non_negative(epsilon, "epsilon"),
         check_positive_int(attack_steps, "attack_steps"),
         check_choice(attack_mode, ATTACK_MODES, "attack_mode"),
-        check_choice(extra_pass_statistics, EXTRA_PASS_STATISTICS, "extra_pass_statistics"),
     )
 
 
@@ -95,6 +94,8 @@ class SmoothEncoder(VAE):
         **kwargs: `VAE` arguments.
     """
 
+    OPEN_CHOICES = {**VAE.OPEN_CHOICES, "attack_mode": ATTACK_MODES, "extra_pass_statistics": EXTRA_PASS_STATISTICS}
+
     def __init__(
         self,
         encoder,
@@ -108,8 +109,9 @@ class SmoothEncoder(VAE):
     ):
         super().__init__(encoder, decoder, **kwargs)
         self.rho = check_rho(rho)
-        self.epsilon, self.attack_steps, self.attack_mode, self.extra_pass_statistics = check_attack_arguments(
-            epsilon, attack_steps, attack_mode, extra_pass_statistics
+        self.epsilon, self.attack_steps, self.attack_mode = check_attack_arguments(epsilon, attack_steps, attack_mode)
+        self.extra_pass_statistics = check_choice(
+            extra_pass_statistics, EXTRA_PASS_STATISTICS, "extra_pass_statistics"
         )
 
     @property

@@ -105,6 +105,9 @@ class VAE(keras.Model):
         z = vae.encode_mean(x_test)
     """
 
+    OPEN_CHOICES = {"posterior_sampling": POSTERIOR_SAMPLING}
+    """The paper's open choices this class takes as arguments, name -> values."""
+
     def __init__(
         self,
         encoder,
@@ -196,7 +199,7 @@ class VAE(keras.Model):
         return tf.random.stateless_normal(shape, seed=self._replica_seed(), alg=RANDOM_ALGORITHM)
 
     def _sample_observation(self, x_mean):
-        """A draw of p(x|z) with mean `x_mean`: g(z) + sqrt(v) eps (Gaussian) or a Bernoulli draw."""
+        """A draw of p(x|z) with mean `x_mean` (eq. 1): g(z) + sqrt(v) eps (Gaussian) or a Bernoulli draw."""
         if self.likelihood == "gaussian":
             return x_mean + ops.cast(self.obs_var**0.5, x_mean.dtype) * ops.cast(
                 self._normal_noise(ops.shape(x_mean)), x_mean.dtype

@@ -1,5 +1,6 @@
 """Tests for keras_avae/metrics/reconstruction.py: test MSE of g(f^mu(x)) on four scales."""
 
+import importlib
 import re
 
 import keras
@@ -14,6 +15,9 @@ from keras_avae.metrics.reconstruction import (
     squared_errors,
 )
 from keras_avae.objectives import reconstruction
+
+# The module itself (the package's `reconstruction` name is the objective function).
+reconstruction_module = importlib.import_module("keras_avae.metrics.reconstruction")
 
 IMAGE_SHAPE = (6, 6, 1)
 CONSTANT = 0.25
@@ -187,3 +191,20 @@ def test_nll_scale_needs_a_gaussian_variance(make_networks, images):
     message = "scale='nll' needs the observation variance v: _IdentityModel has no `obs_var`"
     with pytest.raises(ValueError, match=message):
         reconstruction_mse(stub, images, scale="nll")
+
+
+def test_several_scales_come_from_one_pass_and_equal_each_scale_alone(make_networks, images, monkeypatch):
+    model = VAE(*make_networks(), seed=0)
+    model(images[:1])
+    scales = reconstruction_module.SCALES
+    alone = {scale: reconstruction_module.reconstruction_mse(model, images, scale=scale) for scale in scales}
+    passes = []
+    original = reconstruction_module.squared_errors
+    monkeypatch.setattr(reconstruction_module, "squared_errors", lambda *args: passes.append(1) or original(*args))
+    together = reconstruction_module.reconstruction_errors(model, images, reconstruction_module.SCALES)
+    assert len(passes) == 1
+    assert set(together) == set(reconstruction_module.SCALES)
+    for scale, value in alone.items():
+        np.testing.assert_allclose(together[scale], value, rtol=1e-12)
+    with pytest.raises(ValueError, match=r"`scales` must name scales from"):
+        reconstruction_module.reconstruction_errors(model, images, ("paper", "mean"))
