@@ -9,9 +9,9 @@ from keras_avae import (
     callbacks,
     datasets,
     distributions,
+    evaluation,
     metrics,
     objectives,
-    probes,
 )
 from keras_avae.callbacks import RobustnessEvaluator
 from keras_avae.models import AVAE, SEAVAE, VAE, AVAESelfSupervised, SmoothEncoder
@@ -30,7 +30,7 @@ __all__ = [
     "callbacks",
     "datasets",
     "distributions",
+    "evaluation",
     "metrics",
     "objectives",
-    "probes",
 ]

@@ -3,7 +3,7 @@
 Cemgil et al. (2020) score a representation in three steps: i) train an
 encoder-decoder pair without labels; ii) freeze the encoder and train one
 linear classifier per task on its mean f^mu, normally, without attacks
-(`keras_avae.probes`); iii) attack encoder and classifier together,
+(`keras_avae.evaluation.probes`); iii) attack encoder and classifier together,
 `logits = probe(f^mu(x))`, with L-inf PGD of radius epsilon, and report the
 fraction of test examples for which no attack changes the decision (Table 1;
 epsilon = 0 is the clean accuracy). Appendix F fixes the evaluation attack on
@@ -61,7 +61,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_avae import attacks
-from keras_avae import probes as probes_lib
+from keras_avae.evaluation import probes as probes_lib
 from keras_avae.validation import (
     check_non_negative,
     check_positive_int,
@@ -95,7 +95,7 @@ LOSSES = {
 _LOSS_INDEX = {name: index for index, name in enumerate(LOSSES)}
 
 PROBE_ARGUMENTS = ("epochs", "batch_size", "learning_rate", "seed")
-"""The `keras_avae.probes.train_linear_probe` arguments `probe_kwargs` may set."""
+"""The `keras_avae.evaluation.probes.train_linear_probe` arguments `probe_kwargs` may set."""
 
 SANITY_TOLERANCE = 0.02
 """Default slack, in accuracy, of the sanity checks."""
@@ -337,7 +337,7 @@ class RobustnessEvaluator(keras.callbacks.Callback):
 
     `evaluate(model)` runs the protocol of Section 4 (see the module
     docstring): trains one linear probe per task on the frozen f^mu of
-    `train_data` (`keras_avae.probes.train_probes`), then attacks
+    `train_data` (`keras_avae.evaluation.probes.train_probes`), then attacks
     `probe(model.encode_mean(x))` on `test_data` at every radius. It returns
     `results[task][epsilon]`, the fraction of test examples that survive every
     start of every loss (a Python float in [0, 1]; epsilon 0 is the clean
@@ -898,7 +898,7 @@ def _check_probe_kwargs(probe_kwargs, seed):
     if unknown:
         raise ValueError(
             f"`probe_kwargs` has unknown keys {unknown}; it takes {list(PROBE_ARGUMENTS)} "
-            "(see keras_avae.probes.train_linear_probe)."
+            "(see keras_avae.evaluation.probes.train_linear_probe)."
         )
     return {"seed": seed, **probe_kwargs}
 

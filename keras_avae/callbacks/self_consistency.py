@@ -1,6 +1,6 @@
 """Self-consistency of the encoder-decoder pair during training, as a Keras callback.
 
-Logs the numbers of `keras_avae.metrics.self_consistency` (does the model
+Logs the numbers of `keras_avae.evaluation.self_consistency` (does the model
 encode its own samples back to where they came from?) into each evaluated
 epoch's `logs`, so `History`, `CSVLogger` and `TensorBoard` record them.
 
@@ -18,7 +18,7 @@ import time
 import keras
 
 from keras_avae import figures
-from keras_avae.metrics.self_consistency import (
+from keras_avae.evaluation.self_consistency import (
     ACTIVE_THRESHOLD,
     DEFAULT_BATCH_SIZE,
     DEFAULT_SAMPLES,
@@ -42,7 +42,7 @@ class SelfConsistencyCallback(keras.callbacks.Callback):
 
     At the end of every `every_n_epochs`-th epoch and of the last one, it
     evaluates the model being trained and adds every key of
-    `keras_avae.metrics.self_consistency.self_consistency` to the epoch's
+    `keras_avae.evaluation.self_consistency.self_consistency` to the epoch's
     logs with the prefix `sc_` (`sc_z_error`, `sc_z_error_active`,
     `sc_x_drift_3`, ...), and appends `{"epoch", "results", "seconds"}` to
     `self.history`. Every evaluation uses the same `seed`, hence the same

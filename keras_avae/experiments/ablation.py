@@ -30,7 +30,7 @@ each group repeat their reference exactly (a control).
 
 The table reports robust accuracy of linear probes on f^mu at each radius
 (default 0, 0.05, 0.1, 0.2), the shift ratio and the median class-centroid
-distance of `keras_avae.metrics.representation_sensitivity` at the smallest
+distance of `keras_avae.evaluation.representation_sensitivity` at the smallest
 nonzero radius (first task), the reconstruction MSE (both readings of the
 paper's column: per pixel in 0..255 units, and the per-image Gaussian
 negative log-likelihood at v), and the time factor.

@@ -36,11 +36,11 @@ import tensorflow as tf
 
 import keras_avae
 from keras_avae import figures
-from keras_avae import probes as probes_lib
+from keras_avae.evaluation import probes as probes_lib
 from keras_avae.callbacks import robustness
 from keras_avae.experiments.scale import OVERRIDABLE_FIELDS, steps_per_epoch
 from keras_avae.experiments.step_timer import StepTimer
-from keras_avae.metrics import reconstruction_errors, representation_sensitivity
+from keras_avae.evaluation import reconstruction_errors, representation_sensitivity
 from keras_avae.models import AVAE, SEAVAE, VAE, AVAESelfSupervised, SmoothEncoder
 
 MODEL_CLASSES = {
@@ -423,7 +423,7 @@ def evaluate_model(model, test_data, evaluator, *, robust=True, fid_scorer=None,
     """Protocol steps ii and iii and the decoder's quality, for one trained model.
 
     - test terms of the model's objective (`model.evaluate`);
-    - reconstruction error of g(f^mu(x)): `keras_avae.metrics.reconstruction_mse`
+    - reconstruction error of g(f^mu(x)): `keras_avae.evaluation.reconstruction_mse`
       on Table 1's scale (per-pixel squared error in 0..255 units) and as the
       per-image sum of squared errors in [0, 1] units;
     - linear probes on f^mu, fitted by `evaluator` on its training data, and
@@ -431,7 +431,7 @@ def evaluate_model(model, test_data, evaluator, *, robust=True, fid_scorer=None,
     - adversarial accuracy of those probes (`evaluator.evaluate_with_probes`)
       on the evaluator's attacked test images, and how far an attack of each
       nonzero radius can move f^mu against the class centroids' distances
-      (`keras_avae.metrics.representation_sensitivity`), when `robust`;
+      (`keras_avae.evaluation.representation_sensitivity`), when `robust`;
     - FID of the model's samples (`fid_scorer`), when given.
 
     Returns:

@@ -15,7 +15,7 @@ Every row is scored on the same data: digit and colour accuracy of linear
 probes on f^mu at epsilon 0, 0.1 and 0.2 (`RobustnessEvaluator`), the time
 factor (median wall-clock seconds per training step relative to the VAE's,
 measured in this run by `StepTimer`), the reconstruction MSE
-(`keras_avae.metrics.reconstruction_mse`, per pixel in 0..255 units and as
+(`keras_avae.evaluation.reconstruction_mse`, per pixel in 0..255 units and as
 the per-image Gaussian negative log-likelihood) and the
 FID of 1 sample per test image against the test images (the extractor is
 stated in the output: by default a ColorMNIST classifier trained here, see
@@ -260,7 +260,7 @@ def markdown(document):
         "colour tasks at L-inf attack radius ε (pixels in [0, 1]; ε=0 is the clean accuracy). "
         "Time: median wall-clock seconds per training step relative to the VAE's, measured in this run. "
         "MSE: test reconstruction error of g(f^mu(x)) under the two readings of the paper's column "
-        "(keras_avae.metrics.reconstruction_mse): per pixel in 0..255 units, and the per-image Gaussian "
+        "(keras_avae.evaluation.reconstruction_mse): per pixel in 0..255 units, and the per-image Gaussian "
         "negative log-likelihood at v = 0.5, whose floor D/2 log(2 pi v) is 1346.2 for 28x28x3 "
         "(the paper's one column is shown under both). FID: decoder samples against test images.",
         "",

@@ -1,4 +1,4 @@
-"""Evaluation metrics: decoder quality (FID, KID, reconstruction MSE), self-consistency, representation sensitivity."""
+"""`keras.metrics.Metric` classes of decoder quality: FID and KID (the other measures live in `keras_avae.evaluation`)."""
 
 from keras_avae.metrics.fid import (
     FID,
@@ -7,9 +7,6 @@ from keras_avae.metrics.fid import (
     inception_preprocess,
 )
 from keras_avae.metrics.kid import KID, kernel_inception_distance, polynomial_mmd2
-from keras_avae.metrics.reconstruction import reconstruction_errors, reconstruction_mse
-from keras_avae.metrics.self_consistency import self_consistency
-from keras_avae.metrics.sensitivity import representation_sensitivity
 
 __all__ = [
     "FID",
@@ -19,8 +16,4 @@ __all__ = [
     "inception_preprocess",
     "kernel_inception_distance",
     "polynomial_mmd2",
-    "reconstruction_errors",
-    "reconstruction_mse",
-    "representation_sensitivity",
-    "self_consistency",
 ]

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_avae import VAE, attacks, probes
+from keras_avae import VAE, attacks
+from keras_avae.evaluation import probes
 from keras_avae.callbacks.robustness import (
     RobustnessEvaluator,
     RobustnessSanityWarning,

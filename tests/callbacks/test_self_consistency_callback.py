@@ -11,7 +11,7 @@ import pytest
 
 import keras_avae
 from keras_avae.callbacks.self_consistency import SelfConsistencyCallback
-from keras_avae.metrics.self_consistency import self_consistency
+from keras_avae.evaluation.self_consistency import self_consistency
 
 SETTINGS = {"n": 16, "steps": 2, "seed": 4}
 

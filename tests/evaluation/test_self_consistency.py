@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import keras_avae
-from keras_avae.metrics.self_consistency import _observe, self_consistency
+from keras_avae.evaluation.self_consistency import _observe, self_consistency
 
 OBSERVED_DIM, LATENT_DIM = 4, 2
 SEED = 3

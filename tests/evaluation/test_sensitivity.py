@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import keras_avae
-from keras_avae.metrics import representation_sensitivity
-from keras_avae.metrics.sensitivity import centroid_distance
+from keras_avae.evaluation import representation_sensitivity
+from keras_avae.evaluation.sensitivity import centroid_distance
 
 INPUT_DIM = 6
 EPSILON = 0.1

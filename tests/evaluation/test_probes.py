@@ -4,7 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_avae import VAE, probes
+from keras_avae import VAE
+from keras_avae.evaluation import probes
 
 SEED = 0
 IMAGE_SHAPE = (6, 6, 1)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from keras_avae import VAE
-from keras_avae.metrics.reconstruction import (
+from keras_avae.evaluation.reconstruction import (
     PAPER_OBS_VAR,
     gaussian_nll_constant,
     reconstruction_mse,
@@ -17,7 +17,7 @@ from keras_avae.metrics.reconstruction import (
 from keras_avae.objectives import reconstruction
 
 # The module itself (the package's `reconstruction` name is the objective function).
-reconstruction_module = importlib.import_module("keras_avae.metrics.reconstruction")
+reconstruction_module = importlib.import_module("keras_avae.evaluation.reconstruction")
 
 IMAGE_SHAPE = (6, 6, 1)
 CONSTANT = 0.25

@@ -33,7 +33,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_avae import attacks
-from keras_avae.probes import check_labels
+from keras_avae.evaluation.probes import check_labels
 from keras_avae.validation import (
     check_model_inputs,
     check_non_negative,
