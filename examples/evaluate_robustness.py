@@ -3,7 +3,7 @@
 Step iii of the evaluation protocol of Cemgil et al. (2020), Section 4, on a
 model saved by `examples/train_color_mnist.py` (or any keras_avae `.keras`
 file): freeze the encoder, train one linear probe per task (digit, colour) on
-its mean f^mu, attack encoder + probe with L-inf PGD (CleverHans) at each
+its mean f^mu, attack encoder + probe with the ensemble (PGD, APGD, Square) at each
 radius, and print the accuracies in percent (epsilon 0 is the clean
 accuracy); also the reconstruction MSE and FID. The logic lives in
 `keras_avae.experiments.color_mnist.evaluate`; this script only forwards its
@@ -16,7 +16,7 @@ full splits, as the paper does.
 Examples:
     python examples/evaluate_robustness.py runs/avae_mlp/model.keras
     python examples/evaluate_robustness.py runs/vae_mlp/model.keras --attack-steps 20 --restarts 2 \\
-        --epsilons 0,0.1,0.2 --json runs/vae_mlp/robustness.json --sanity-check
+        --epsilons 0,0.1,0.2 --json runs/vae_mlp/robustness.json
 """
 
 import sys

@@ -10,6 +10,7 @@ from keras_avae import (
     datasets,
     distributions,
     evaluation,
+    files,
     metrics,
     objectives,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "datasets",
     "distributions",
     "evaluation",
+    "files",
     "metrics",
     "objectives",
 ]

@@ -23,7 +23,7 @@ import math
 import sys
 
 import keras_avae
-from keras_avae.callbacks import robustness
+from keras_avae.evaluation import engine
 from keras_avae.experiments import ablation, celeba, color_mnist, protocol, rho_sweep, table1
 from keras_avae.experiments.scale import ABLATION_SCALES, CELEBA_SCALES, TABLE1_SCALES, TRAIN_SCALES
 
@@ -41,6 +41,8 @@ _SIZE_HELP = {
     "train_attack_steps": "PGD steps per training step of SE and SE-AVAE (Appendix F: 20 on ColorMNIST)",
     "attack_steps": "PGD steps per start in the evaluation attack (Appendix F: 40 on ColorMNIST)",
     "restarts": "PGD starts per attack loss in evaluation, the first from x itself (Appendix F: 10)",
+    "square_queries": "queries per example of the evaluation's gradient-free Square attack",
+    "check_size": "test images the evaluation's checks (more steps and restarts, huge epsilon) attack again",
     "latent_dim": "size of z (Section 4: 64)",
     "fid_samples": "generated images per FID, compared with as many test images",
     "extractor_epochs": "epochs of the ColorMNIST classifier trained as FID extractor",
@@ -111,6 +113,22 @@ def _choices_list(choices, what):
         return tuple(dict.fromkeys(items))
 
     return parse
+
+
+def _attacks(text):
+    if text in engine.ENSEMBLES:
+        return text
+    return _choices_list(engine.ATTACKS, "attack names, or one of " + ", ".join(engine.ENSEMBLES))(text)
+
+
+def _data_range(text):
+    try:
+        low, high = (float(item) for item in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be two numbers LOW,HIGH, got {text!r}") from None
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise argparse.ArgumentTypeError(f"must be finite numbers with LOW < HIGH, got {text!r}")
+    return (low, high)
 
 
 def _rhos(text):
@@ -210,9 +228,21 @@ def _add_attack(parser, epsilons=protocol.EPSILONS):
         f"(default: {','.join(f'{e:g}' for e in epsilons)})",
     )
     group.add_argument(
-        "--losses", type=_choices_list(tuple(robustness.LOSSES), "loss names"), default=None, metavar="L1,L2",
-        help="attack losses, each run from every start: cross_entropy, margin (Carlini-Wagner), "
+        "--losses", type=_choices_list(tuple(engine.PGD_LOSSES), "loss names"), default=None, metavar="L1,L2",
+        help="PGD losses, each run from every start: cross_entropy, margin (Carlini-Wagner), "
         "targeted_margin (default: cross_entropy,margin)",
+    )
+    group.add_argument(
+        "--attacks", type=_attacks, default=None, metavar="A1,A2",
+        help="'standard' (the ensemble: "
+        f"{', '.join(engine.ATTACKS)}, each on the examples still robust), 'pgd' (PGD alone, "
+        "the evaluation before the ensemble), or comma-separated names from those (default: standard)",
+    )
+    group.add_argument(
+        "--checks", action=argparse.BooleanOptionalAction, default=None,
+        help="check the attack after each evaluation: accuracy monotone in epsilon, black-box no "
+        "stronger than white-box, twice the steps and restarts change nothing, a huge epsilon gives "
+        "chance, every input in the ball (default: on)",
     )
     return group
 
@@ -348,20 +378,34 @@ def _evaluate_parser(subparsers):
         formatter_class=_FORMATTER,
         description=(
             "Steps ii and iii of Section 4 on a saved model: fit a linear probe per task (digit,\n"
-            "colour) on the frozen f^mu of the training images, attack encoder + probe with L-inf\n"
-            "PGD at each radius, and print the adversarial accuracy in % (Table 1's layout); also\n"
-            "the reconstruction MSE and FID. Every start is run with each --losses, and an example\n"
-            "counts as robust only if it survives all of them.\n\n"
+            "colour) on the frozen f^mu of the training images, attack encoder + probe at each radius\n"
+            "with the ensemble (PGD with each --losses, APGD-CE, targeted APGD-DLR, the black-box\n"
+            "Square attack, each on the examples still robust), check the attack, and print the\n"
+            "adversarial accuracy in % (Table 1's layout); also the reconstruction MSE and FID.\n"
+            "--encoder evaluates any saved Keras encoder (.keras) or TF SavedModel mapping images\n"
+            "to f^mu(x) instead (robustness only).\n\n"
             "Writes to --out: metrics.json, config.json, summary.md and figures/."
         ),
         epilog=(
             "examples:\n"
             "  keras-avae evaluate runs/avae_mlp/model.keras\n"
             "  keras-avae evaluate runs/vae_mlp/model.keras --attack-steps 20 --restarts 2 \\\n"
-            "      --epsilons 0,0.1,0.2 --json runs/vae_mlp/robustness.json --sanity-check"
+            "      --epsilons 0,0.1,0.2 --json runs/vae_mlp/robustness.json\n"
+            "  keras-avae evaluate --encoder my_encoder_savedmodel/ --data-range 0,1"
         ),
     )
-    parser.add_argument("model_path", metavar="MODEL", help="a saved keras_avae model (.keras)")
+    parser.add_argument(
+        "model_path", metavar="MODEL", nargs="?", default=None, help="a saved keras_avae model (.keras)"
+    )
+    parser.add_argument(
+        "--encoder", default=None, metavar="PATH",
+        help="instead of MODEL: a saved Keras encoder (.keras) or TF SavedModel folder mapping images "
+        "to the representation f^mu(x), (batch, features)",
+    )
+    parser.add_argument(
+        "--data-range", type=_data_range, default=None, metavar="LOW,HIGH",
+        help="the range of the --encoder's inputs; attacks clip to it (default: 0,1, ColorMNIST's)",
+    )
     _add_mnist_data(parser)
     parser.add_argument(
         "--train-size", type=_positive_int, metavar="N", default=defaults["train_size"],
@@ -388,11 +432,11 @@ def _evaluate_parser(subparsers):
         "--batch-size", type=_positive_int, metavar="N", default=defaults["batch_size"],
         help="test images per attacked batch (default: %(default)s)",
     )
-    attack.add_argument(
-        "--sanity-check", action="store_true", default=None,
-        help="also check that a radius spanning the data range gives chance accuracy and that "
-        f"{robustness.SANITY_STEPS_FACTOR}x more PGD steps do not change the numbers (slower)",
-    )
+    for field in ("square_queries", "check_size"):
+        attack.add_argument(
+            "--" + field.replace("_", "-"), type=_positive_int, metavar="N", default=defaults[field],
+            help=f"{_SIZE_HELP[field]} (default: %(default)s)",
+        )
     group = _add_fid(parser, "a ColorMNIST classifier trained on the training images")
     group.add_argument(
         "--fid-samples", type=_positive_int, metavar="N", default=None,
@@ -410,8 +454,8 @@ def _evaluate_parser(subparsers):
     )
     group.add_argument(
         "--json", default=None, metavar="PATH",
-        help="also write the robust accuracies and the attack settings to this JSON file "
-        "(keras_avae.callbacks.robustness.to_json's layout)",
+        help="also write the robust accuracies, the checks, the per-example records and the attack "
+        "settings to this JSON file (keras_avae.evaluation.report.to_document's layout)",
     )
     parser.set_defaults(handler=color_mnist.evaluate)
     return parser

@@ -38,7 +38,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from keras_avae.validation import check_positive_int
+from keras_avae.validation import check_model, check_positive_int
 
 DPI = 100
 """Resolution of every saved PNG, in dots per inch."""
@@ -100,7 +100,7 @@ def encode_decode_chain(model, x, steps=CHAIN_STEPS):
     Example:
         chain = encode_decode_chain(vae, x_test[:4], steps=8)
     """
-    _check_model(model, "reconstruct", "model")
+    check_model(model, ("reconstruct",), name="model")
     steps = check_positive_int(steps, "steps")
     x = _as_images(x, "x", allow_grey=False)
     chain = [x]
@@ -138,7 +138,7 @@ def encode_decode_chains(
     if not models:
         raise ValueError("`models` must hold at least one model. Received: models=[]")
     for index, model in enumerate(models):
-        _check_model(model, "reconstruct", f"models[{index}]")
+        check_model(model, ("reconstruct",), name=f"models[{index}]")
     titles = _check_titles(titles, models)
     x = _as_images(x, "x", allow_grey=False)
     steps = check_positive_int(steps, "steps")
@@ -274,7 +274,7 @@ def reconstruction_grid(model, x, path):
     Example:
         reconstruction_grid(vae, x_test[:36], "reconstructions.png")
     """
-    _check_model(model, "reconstruct", "model")
+    check_model(model, ("reconstruct",), name="model")
     x = _as_images(x, "x", allow_grey=False)
     _check_count(len(x), "`x`", "len(x)")
     reconstructions = _as_images(_to_numpy(model.reconstruct(x)), "model.reconstruct(x)")
@@ -305,7 +305,7 @@ def sample_grid(model, n, path):
     Example:
         sample_grid(vae, 64, "samples.png")
     """
-    _check_model(model, "sample", "model")
+    check_model(model, ("sample",), name="model")
     n = check_positive_int(n, "n")
     _check_count(n, "`n`", "n")
     samples = _as_images(_to_numpy(model.sample(n)), "model.sample(n)")
@@ -465,22 +465,10 @@ def _to_numpy(tensor):
     return np.asarray(keras.ops.convert_to_numpy(tensor), dtype=np.float32)
 
 
-def _is_int(value):
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
 def _check_count(count, what, expression):
     if count > MAX_IMAGES:
         raise ValueError(
             f"{what} would draw {expression} = {count} images; at most {MAX_IMAGES} are drawn."
-        )
-
-
-def _check_model(model, method, name):
-    if not callable(getattr(model, method, None)):
-        raise ValueError(
-            f"`{name}` must be a keras_avae model with `{method}`. "
-            f"Received: {type(model).__name__}"
         )
 
 

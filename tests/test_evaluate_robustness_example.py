@@ -2,17 +2,18 @@
 
 import json
 
+import keras
 import pytest
 from conftest import load_example
 
 import keras_avae
 from keras_avae import cli
-from keras_avae.callbacks import robustness
+from keras_avae.evaluation import report
 from keras_avae.datasets.color_mnist import MNIST_PATH_ENV_VAR
 from keras_avae.experiments import color_mnist as experiment
 
 NUM_TRAIN, NUM_TEST = 80, 40
-TINY = ["--train-size", "64", "--test-size", "32", "--attack-steps", "2", "--restarts", "1"]
+TINY = ["--train-size", "64", "--test-size", "32", "--attack-steps", "2", "--restarts", "1", "--square-queries", "10", "--check-size", "8"]
 
 
 example = load_example("evaluate_robustness.py", "evaluate_robustness")
@@ -44,14 +45,36 @@ def test_main_prints_the_table_and_writes_json(fake_mnist, saved_vae, tmp_path, 
         assert list(accuracies) == [0.0, 0.1]
         assert 0.0 <= accuracies[0.1] <= accuracies[0.0] <= 1.0
     printed = capsys.readouterr().out
-    assert robustness.to_markdown(results, model_name="VAE") in printed
-    assert "| Model | digit ε=0 | digit ε=0.1 | color ε=0 | color ε=0.1 |" in printed
+    assert "| Model | digit ε=0 | digit ε=0.1 | color ε=0 | color ε=0.1 | Checks |" in printed
     document = json.loads(out.read_text())
     assert document["model"] == "VAE"
-    assert robustness.results_from_json(out.read_text()) == results
+    assert report.results_from_json(out.read_text()) == results
+    assert {check["name"] for check in document["checks"]} >= {"monotone", "black_box", "huge_epsilon", "in_ball"}
+    assert len(document["records"]["digit"]["0.1"]) == 32
+    assert document["config"]["attacks"] == ["pgd", "apgd_ce", "apgd_dlr_targeted", "square"]
     assert document["config"]["attack_steps"] == 2 and document["config"]["restarts"] == 1
     assert document["config"]["num_train"] == 64 and document["config"]["num_test"] == 32
     assert document["config"]["data_path"] == str(fake_mnist)
+
+
+def test_a_bare_encoder_is_evaluated_for_robustness(fake_mnist, tmp_path, capsys):
+    encoder = keras.Sequential([keras.Input((28, 28, 3)), keras.layers.Flatten(), keras.layers.Dense(4)])
+    encoder.export(tmp_path / "saved")
+    encoder.save(tmp_path / "encoder.keras")
+    results = {}
+    for source in ("saved", "encoder.keras"):
+        metrics = cli.run(
+            ["evaluate", "--encoder", str(tmp_path / source), "--data", str(fake_mnist), "--epsilons", "0,0.1",
+             "--attacks", "pgd", "--no-checks", "--out", str(tmp_path / f"out_{source}")] + TINY
+        )
+        assert (tmp_path / f"out_{source}" / "metrics.json").exists()
+        results[source] = metrics["accuracy"]
+    assert results["saved"] == results["encoder.keras"]
+    assert "| Model | digit ε=0 | digit ε=0.1 |" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="Give exactly one of `model_path`"):
+        cli.run(["evaluate", "--data", str(fake_mnist)])
+    with pytest.raises(ValueError, match="is not a keras_avae model; evaluate a bare encoder with `--encoder`"):
+        cli.run(["evaluate", str(tmp_path / "encoder.keras"), "--data", str(fake_mnist)] + TINY)
 
 
 def test_data_path_comes_from_the_training_example(fake_mnist, monkeypatch):

@@ -1,25 +1,7 @@
-"""Keras callbacks: robustness and self-consistency of the representation during training."""
+"""Keras callbacks: thin adapters that run the evaluations of `keras_avae.evaluation` during `fit`."""
 
-from keras_avae.callbacks.robustness import (
-    RobustnessEvaluator,
-    RobustnessSanityWarning,
-    SanityCheckError,
-    attack,
-    log_key,
-    results_from_json,
-    to_json,
-    to_markdown,
-)
+from keras_avae.callbacks.periodic import PeriodicEvaluation
+from keras_avae.callbacks.robustness import RobustnessEvaluator
 from keras_avae.callbacks.self_consistency import SelfConsistencyCallback
 
-__all__ = [
-    "RobustnessEvaluator",
-    "RobustnessSanityWarning",
-    "SanityCheckError",
-    "SelfConsistencyCallback",
-    "attack",
-    "log_key",
-    "results_from_json",
-    "to_json",
-    "to_markdown",
-]
+__all__ = ["PeriodicEvaluation", "RobustnessEvaluator", "SelfConsistencyCallback"]

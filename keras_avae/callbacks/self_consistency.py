@@ -10,14 +10,10 @@ Example:
     history.history["sc_z_error_active"]
 """
 
-import math
 import os
-import sys
-import time
-
-import keras
 
 from keras_avae import figures
+from keras_avae.callbacks.periodic import PeriodicEvaluation
 from keras_avae.evaluation.self_consistency import (
     ACTIVE_THRESHOLD,
     DEFAULT_BATCH_SIZE,
@@ -37,7 +33,7 @@ LOG_PREFIX = "sc_"
 `CSVLogger` columns and `TensorBoard` tags take them."""
 
 
-class SelfConsistencyCallback(keras.callbacks.Callback):
+class SelfConsistencyCallback(PeriodicEvaluation):
     """Writes `self_consistency(self.model, ...)` to `logs` under `sc_<key>`.
 
     At the end of every `every_n_epochs`-th epoch and of the last one, it
@@ -45,13 +41,12 @@ class SelfConsistencyCallback(keras.callbacks.Callback):
     `keras_avae.evaluation.self_consistency.self_consistency` to the epoch's
     logs with the prefix `sc_` (`sc_z_error`, `sc_z_error_active`,
     `sc_x_drift_3`, ...), and appends `{"epoch", "results", "seconds"}` to
-    `self.history`. Every evaluation uses the same `seed`, hence the same
-    latent samples, so epochs are compared on equal terms.
+    `self.history` (the schedule of `PeriodicEvaluation`). Every evaluation
+    uses the same `seed`, hence the same latent samples, so epochs are
+    compared on equal terms.
 
     Put it before `CSVLogger` and `TensorBoard` in the callbacks list: Keras
-    calls them in order. `CSVLogger` fixes its columns at the first epoch and
-    fails on keys it has not seen, so with it use `every_n_epochs=1`, or
-    `fill_missing_epochs=True` to log NaN in the epochs that are not evaluated.
+    calls them in order.
 
     Args:
         n: latent samples per evaluation, >= 2.
@@ -80,33 +75,24 @@ class SelfConsistencyCallback(keras.callbacks.Callback):
         x=None,
         batch_size=DEFAULT_BATCH_SIZE,
         seed=0,
-        fill_missing_epochs=False,
+        fill_missing_epochs=True,
         verbose=0,
         figure_dir=None,
     ):
-        super().__init__()
+        super().__init__(every_n_epochs, fill_missing_epochs, verbose)
         self.n = _check_int(n, "n", 2)
         self.steps = _check_int(steps, "steps", 1)
-        self.every_n_epochs = _check_int(every_n_epochs, "every_n_epochs", 1)
         self.active_threshold = check_non_negative(active_threshold, "active_threshold")
         if x is not None:  # its shape and range are checked against the model by each evaluation
             x = check_model_inputs(x, None, min_examples=2, reason=VARIANCES_REASON)
         self.x = x
         self.batch_size = _check_int(batch_size, "batch_size", 1)
         self.seed = check_seed(seed)
-        if not isinstance(fill_missing_epochs, bool):
-            raise ValueError(
-                "`fill_missing_epochs` must be True or False. "
-                f"Received: fill_missing_epochs={fill_missing_epochs!r}"
-            )
-        self.fill_missing_epochs = fill_missing_epochs
-        if verbose not in (0, 1):
-            raise ValueError(f"`verbose` must be 0 or 1. Received: verbose={verbose!r}")
-        self.verbose = int(verbose)
         if figure_dir is not None and x is None:
             raise ValueError("`figure_dir` needs `x`: the chains start from real images.")
         self.figure_dir = None if figure_dir is None else os.fspath(figure_dir)
-        self.history = []
+
+    name = "Self-consistency"
 
     @property
     def log_keys(self):
@@ -148,29 +134,20 @@ class SelfConsistencyCallback(keras.callbacks.Callback):
             "figure_dir": self.figure_dir,
         }
 
-    def on_epoch_end(self, epoch, logs=None):
-        last = self.params.get("epochs") if self.params else None
-        if (epoch + 1) % self.every_n_epochs == 0 or (last is not None and epoch + 1 == last):
-            start = time.perf_counter()
-            results = self.evaluate(self.model)
-            seconds = time.perf_counter() - start
-            record = {"epoch": epoch, "results": results, "seconds": seconds}
-            if self.figure_dir is not None:
-                record["figure"] = figures.encode_decode_chains(
-                    self.model,
-                    self.x[:CHAIN_FIGURE_IMAGES],
-                    steps=self.steps,
-                    path=os.path.join(self.figure_dir, f"chains_epoch_{epoch + 1:03d}.png"),
-                )
-            self.history.append(record)
-            if self.verbose:
-                print(
-                    f"Self-consistency after epoch {epoch + 1}: z_error {results['z_error']:.4g}, "
-                    f"active {results['z_error_active']:.4g} over {results['active_dims']:g} dims, "
-                    f"x_error {results['x_error']:.4g} ({seconds:.1f} s)",
-                    file=sys.stdout,
-                )
-            if logs is not None:
-                logs.update({LOG_PREFIX + key: value for key, value in results.items()})
-        elif self.fill_missing_epochs and logs is not None:
-            logs.update({key: math.nan for key in self.log_keys})
+    def log_values(self, results):
+        return {LOG_PREFIX + key: value for key, value in results.items()}
+
+    def summary(self, results):
+        return (
+            f"z_error {results['z_error']:.4g}, active {results['z_error_active']:.4g} over "
+            f"{results['active_dims']:g} dims, x_error {results['x_error']:.4g}"
+        )
+
+    def after_evaluation(self, record):
+        if self.figure_dir is not None:
+            record["figure"] = figures.encode_decode_chains(
+                self.model,
+                self.x[:CHAIN_FIGURE_IMAGES],
+                steps=self.steps,
+                path=os.path.join(self.figure_dir, f"chains_epoch_{record['epoch'] + 1:03d}.png"),
+            )

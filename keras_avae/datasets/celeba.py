@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from keras_avae.validation import check_positive_int
+from keras_avae.validation import check_positive_int, is_integer
 
 CELEBA_DIR_ENV_VAR = "KERAS_AVAE_CELEBA_DIR"
 """Environment variable naming the tfds data directory, used when `data_dir` is None."""
@@ -259,7 +259,7 @@ def celeba_dataset(
     attributes = _check_args(split, image_size, limit, attributes)
     check_positive_int(batch_size, "batch_size")
     check_positive_int(shuffle_buffer, "shuffle_buffer")
-    if seed is not None and not _is_int(seed):
+    if seed is not None and not is_integer(seed):
         raise ValueError(f"`seed` must be an integer or None. Received: seed={seed!r}")
     builder = _prepared_builder(data_dir)
     return _pipeline(
@@ -291,17 +291,12 @@ def _missing_data_message(data_dir):
     )
 
 
-def _is_int(value):
-    """Whether `value` is a Python or NumPy integer (bools excluded)."""
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
 def _check_args(split, image_size, limit, attributes):
     """Check the arguments shared by both loaders; return `attributes` as a tuple."""
     if split not in SPLITS:
         raise ValueError(f"`split` must be one of {SPLITS}. Received: split={split!r}")
     check_positive_int(image_size, "image_size")
-    if limit is not None and (not _is_int(limit) or limit <= 0):
+    if limit is not None and (not is_integer(limit) or limit <= 0):
         raise ValueError(
             f"`limit` must be a positive integer or None. Received: limit={limit!r}"
         )

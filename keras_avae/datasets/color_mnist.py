@@ -15,6 +15,8 @@ import zipfile
 import keras
 import numpy as np
 
+from keras_avae.validation import is_integer
+
 MNIST_PATH_ENV_VAR = "KERAS_AVAE_MNIST_PATH"
 """Environment variable naming the local `mnist.npz`, used when `path` is None."""
 
@@ -107,11 +109,11 @@ def color_mnist(split="train", path=None, seed=0, limit=None):
     """
     if split not in SPLITS:
         raise ValueError(f"`split` must be one of {SPLITS}. Received: split={split!r}")
-    if not _is_int(seed) or seed < 0:
+    if not is_integer(seed) or seed < 0:
         raise ValueError(
             f"`seed` must be a non-negative integer. Received: seed={seed!r}"
         )
-    if limit is not None and (not _is_int(limit) or limit <= 0):
+    if limit is not None and (not is_integer(limit) or limit <= 0):
         raise ValueError(
             f"`limit` must be a positive integer or None. Received: limit={limit!r}"
         )
@@ -133,11 +135,6 @@ def color_mnist(split="train", path=None, seed=0, limit=None):
     x *= CHANNEL_MASKS[colors][:, None, None, :]
     labels = {"digit": digits.astype(np.int64), "color": colors.astype(np.int64)}
     return x, labels
-
-
-def _is_int(value):
-    """Whether `value` is a Python or NumPy integer (bools excluded)."""
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def _resolve_path(path):

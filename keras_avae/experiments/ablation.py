@@ -44,7 +44,8 @@ Example:
     print(document["markdown"])
 """
 
-from keras_avae.callbacks.robustness import to_markdown
+from keras_avae.evaluation import report
+from keras_avae.evaluation.report import Column
 from keras_avae.experiments import protocol
 from keras_avae.experiments.scale import ABLATION_SCALES
 from keras_avae.experiments.table1 import ARCHITECTURE_NAMES, parse_list, reproduce_rows
@@ -138,22 +139,15 @@ def ablation_table(rows):
 
     The shift ratio and centroid distance are those of `protocol.shift_ratio_column`'s radius and task.
     """
-    lines = to_markdown({row["label"]: row["accuracy"] for row in rows}).splitlines()
     epsilon, task = protocol.shift_ratio_column(rows)
-    lines[0] += (
-        f" shift ratio ε={epsilon} ({task}) | centroid distance ({task}) | MSE (0..255 px) | MSE (NLL, v) | Time |"
-    )
-    lines[1] += "--:|--:|--:|--:|--:|"
-    for index, row in enumerate(rows):
-        sensitivity = (row.get("sensitivity") or {}).get(epsilon, {})
-        lines[2 + index] += (
-            f" {protocol.format_value(sensitivity.get('shift_ratio', {}).get(task), '.2f')} |"
-            f" {protocol.format_value(sensitivity.get('centroid_distance', {}).get(task), '.2f')} |"
-            f" {protocol.format_value(row.get('test_reconstruction_mse'), '.1f')} |"
-            f" {protocol.format_value(row.get('test_reconstruction_nll'), '.1f')} |"
-            f" {protocol.format_value(row.get('time_factor'), '.2f', '×')} |"
-        )
-    return "\n".join(lines) + "\n"
+    columns = [
+        Column(f"shift ratio ε={epsilon} ({task})", lambda row: protocol.sensitivity_value(row, "shift_ratio", epsilon, task), ".2f"),
+        Column(f"centroid distance ({task})", lambda row: protocol.sensitivity_value(row, "centroid_distance", epsilon, task), ".2f"),
+        Column("MSE (0..255 px)", lambda row: row.get("test_reconstruction_mse")),
+        Column("MSE (NLL, v)", lambda row: row.get("test_reconstruction_nll")),
+        Column("Time", lambda row: row.get("time_factor"), ".2f", "×"),
+    ]
+    return report.accuracy_table([protocol.table_row(row) for row in rows], columns)
 
 
 def markdown(document):

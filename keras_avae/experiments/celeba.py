@@ -31,15 +31,15 @@ import os
 import time
 from pathlib import Path
 
-import keras
-
-from keras_avae import architectures, figures
+from keras_avae import architectures, figures, files
 from keras_avae.datasets.celeba import (
     CELEBA_ATTRIBUTES,
     CELEBA_DIR_ENV_VAR,
     celeba,
     celeba_dataset,
 )
+from keras_avae.evaluation import report
+from keras_avae.evaluation.report import Column
 from keras_avae.experiments import protocol
 from keras_avae.experiments.fid_scorer import FIDScorer
 from keras_avae.experiments.progress import Progress
@@ -186,7 +186,7 @@ def fid_scorer_for(config, test_data):
         return None
     real = test_data[0][: config["fid_samples"]]
     if config.get("fid_extractor"):
-        extractor = keras.models.load_model(config["fid_extractor"])
+        extractor = files.load_model(config["fid_extractor"])
         description = f"{extractor.name} loaded from {config['fid_extractor']}"
         return FIDScorer(real, feature_extractor=extractor, description=description, seed=config["seed"])
     weights = config.get("inception_weights")
@@ -282,40 +282,26 @@ def reproduce(overrides=None):
     document["table2"] = ""
     if table2_rows and table2_tasks:
         document["table2"] = markdown(document, table2_rows, table2_tasks, "Table 2: six tasks, without the VAE")
-    (out / "table3.md").write_text(document["table3"])
-    (out / "table2.md").write_text(document["table2"])
+    files.write_text(out / "table3.md", document["table3"])
+    files.write_text(out / "table2.md", document["table2"])
     protocol.write_json(out / "celeba.json", document)
     print("\n" + document["table2"] + "\n" + document["table3"])
     print(f"Wrote {out / 'table2.md'}, {out / 'table3.md'} and {out / 'celeba.json'}")
     return document
 
 
+SUMMARY_ROWS = (
+    Column("Time", lambda row: row.get("time_factor"), ".1f", "×"),
+    Column("MSE (0..255 px)", lambda row: row.get("test_reconstruction_mse")),
+    Column("MSE (NLL)", lambda row: row.get("test_reconstruction_nll")),
+    Column("FID", lambda row: row.get("fid"), ".2f"),
+)
+"""The rows under the tasks of Tables 2 and 3, one value per model."""
+
+
 def task_table(rows, tasks, epsilons):
-    """Markdown in the layout of Tables 2 and 3: one row per task, a column per model and radius,
-    then Time, MSE and FID rows."""
-    epsilons = [f"{float(epsilon):g}" for epsilon in epsilons]
-    header = "| Task | " + " | ".join(f"{row['label']} ε={epsilon}" for row in rows for epsilon in epsilons) + " |"
-    lines = [header, "|:--|" + "--:|" * (len(rows) * len(epsilons))]
-    for task in tasks:
-        cells = []
-        for row in rows:
-            accuracies = (row.get("accuracy") or {}).get(task, {})
-            cells += [f"{100 * accuracies[e]:.1f}" if e in accuracies else "-" for e in epsilons]
-        lines.append(f"| {task} | " + " | ".join(cells) + " |")
-    padding = [""] * (len(epsilons) - 1)
-    summary_rows = (
-        ("Time", "time_factor", ".1f", "×"),
-        ("MSE (0..255 px)", "test_reconstruction_mse", ".1f", ""),
-        ("MSE (NLL)", "test_reconstruction_nll", ".1f", ""),
-        ("FID", "fid", ".2f", ""),
-    )
-    for name, key, spec, prefix in summary_rows:
-        cells = []
-        for row in rows:
-            value = row.get(key)
-            cells += ["-" if value is None else f"{prefix}{value:{spec}}"] + padding
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    """Markdown in the layout of Tables 2 and 3 (`report.task_table`), then Time, MSE and FID rows."""
+    return report.task_table(rows, tasks, epsilons, SUMMARY_ROWS)
 
 
 def markdown(document, rows, tasks, title):

@@ -30,8 +30,9 @@ from pathlib import Path
 
 import keras
 
-from keras_avae import architectures
-from keras_avae.callbacks import robustness
+from keras_avae import architectures, files
+from keras_avae.evaluation import checks as checks_lib
+from keras_avae.evaluation import encoders, engine, report, robustness
 from keras_avae.datasets.color_mnist import (
     COLOR_NAMES,
     MAX_PIXEL_VALUE,
@@ -76,6 +77,8 @@ TRAIN_DEFAULTS = {
 
 EVALUATE_DEFAULTS = {
     "model_path": None,
+    "encoder": None,
+    "data_range": None,
     "data": None,
     "out": None,
     "train_size": 10000,
@@ -85,11 +88,14 @@ EVALUATE_DEFAULTS = {
     "attack_steps": robustness.DEFAULT_ATTACK_STEPS,
     "restarts": robustness.DEFAULT_RESTARTS,
     "losses": list(protocol.LOSSES),
+    "attacks": protocol.ATTACKS,
+    "square_queries": engine.DEFAULT_SQUARE_QUERIES,
+    "checks": True,
+    "check_size": robustness.DEFAULT_CHECK_SIZE,
     "batch_size": robustness.DEFAULT_BATCH_SIZE,
     "seed": 0,
     "model_name": None,
     "json": None,
-    "sanity_check": False,
     "fid": True,
     "fid_samples": 2000,
     "fid_extractor": None,
@@ -99,14 +105,21 @@ EVALUATE_DEFAULTS = {
     "verbose": 1,
 }
 """Settings of `evaluate`. Defaults: probes on 10,000 training images, 2,000 test images
-attacked with Appendix F's 40 PGD steps x 10 restarts, FID on 2,000 images.
+attacked by the ensemble with Appendix F's 40 steps x 10 PGD restarts, FID on 2,000 images.
 
-- model_path: the saved model (required). out: run directory (default
-  `<model folder>/evaluation`). attack_size: test images attacked (default all).
-- batch_size: test images per attacked batch. model_name: the row label.
-- json: also write the robust accuracies in `robustness.to_json`'s layout there.
-- sanity_check: also run `RobustnessEvaluator.sanity_check`.
+- model_path: a saved keras_avae model; or encoder: any saved Keras encoder (.keras) or
+  TF SavedModel folder mapping images to f^mu(x), evaluated for robustness only (it has
+  no decoder), with its data_range (default (0, 1), ColorMNIST's). One of the two is required.
+- out: run directory (default `<model folder>/evaluation`). attack_size: test images
+  attacked (default all). batch_size: test images per attacked batch.
+- attacks, square_queries, checks, check_size: the ensemble and its checks
+  (`keras_avae.evaluation.RobustnessEvaluator`).
+- model_name: the row label. json: also write `report.to_json` of the results there
+  (accuracies, checks, per-example records).
 """
+
+COLOR_MNIST_RANGE = (0.0, 1.0)
+"""The pixel range of `keras_avae.datasets.color_mnist` images."""
 
 
 # --------------------------------------------------------------------- data
@@ -233,7 +246,7 @@ def fid_scorer_for(config, train_data, test_data, out):
         return FIDScorer(real, weights=path, description=f"InceptionV3 pool3 (weights {path})", seed=config["seed"])
     if config.get("fid_extractor"):
         path = os.fspath(config["fid_extractor"])
-        extractor = keras.models.load_model(path)
+        extractor = files.load_model(path)
         description = f"{extractor.name} loaded from {path}"
         return FIDScorer(real, feature_extractor=extractor, description=description, seed=config["seed"])
     extractor, info = train_fid_extractor(
@@ -241,7 +254,7 @@ def fid_scorer_for(config, train_data, test_data, out):
     )
     path = Path(out) / "fid_extractor.keras"
     path.parent.mkdir(parents=True, exist_ok=True)
-    extractor.save(path)
+    files.save_model(extractor, path)
     description = f"{info['description']}, saved as {path}"
     return FIDScorer(real, feature_extractor=extractor, description=description, seed=config["seed"])
 
@@ -287,7 +300,7 @@ def train(overrides=None):
     pretrained, reference = None, None
     if config["model"] == "avae_ss":
         if config["pretrained"]:
-            pretrained = keras.models.load_model(config["pretrained"])
+            pretrained = files.load_model(config["pretrained"])
         else:
             vae_config = {
                 **config, "model": "vae", "out": os.fspath(out / "vae"), "robustness": False, "figures": False
@@ -342,33 +355,47 @@ def resolve_evaluate_config(overrides=None):
     if unknown:
         raise ValueError(f"Unknown settings {unknown}; the known ones are {sorted(EVALUATE_DEFAULTS)}.")
     config = {**EVALUATE_DEFAULTS, **{key: value for key, value in overrides.items() if value is not None}}
-    if not config["model_path"]:
-        raise ValueError("`model_path` is required: the saved model (.keras) to evaluate.")
-    config["model_path"] = os.fspath(config["model_path"])
+    if bool(config["model_path"]) == bool(config["encoder"]):
+        raise ValueError(
+            "Give exactly one of `model_path` (a saved keras_avae model) and `encoder` (a saved Keras "
+            "encoder or SavedModel)."
+        )
+    source = os.fspath(config["model_path"] or config["encoder"])
+    config["model_path" if config["model_path"] else "encoder"] = source
+    if config["encoder"] and config["data_range"] is None:
+        config["data_range"] = list(COLOR_MNIST_RANGE)
     if config["out"] is None:
-        config["out"] = os.fspath(Path(config["model_path"]).parent / "evaluation")
+        config["out"] = os.fspath(Path(source.rstrip("/")).parent / "evaluation")
     for key in ("epsilons", "losses"):
         config[key] = list(config[key])
     return config
 
 
 def evaluate(overrides=None):
-    """Evaluates a saved model on ColorMNIST: robust accuracy (Table 1), MSE and FID.
+    """Evaluates a saved model or encoder on ColorMNIST: robust accuracy (Table 1), MSE and FID.
 
     Fits linear probes on f^mu of the training images, attacks encoder +
-    probe with `RobustnessEvaluator` at each radius, prints the table, and
-    writes `<out>/metrics.json`, `config.json`, `summary.md` and figures (and
-    `json`, if set, in `robustness.to_json`'s layout).
+    probe with `RobustnessEvaluator`'s ensemble at each radius, checks the
+    attack, prints the table, and writes `<out>/metrics.json`, `config.json`,
+    `summary.md` and figures (and `json`, if set, `report.to_json` of the
+    results). A bare encoder (`encoder`) gets the robustness part only.
 
     Returns:
         The metrics dict; `accuracy[task][radius]` holds the robust accuracies
-        (radii as strings, `protocol.accuracy_from_json` turns them into floats).
+        (radii as strings, `report.accuracy_from_json` turns them into floats),
+        `robustness` the checks and per-example records.
     """
     config = resolve_evaluate_config(overrides)
-    model = keras.models.load_model(config["model_path"])
-    if not model.compiled:  # a model saved before `compile`; `evaluate` reports its test terms
+    model = encoders.load(config["model_path"] or config["encoder"])
+    if config["model_path"] and not hasattr(model, "decoder"):
+        raise ValueError(
+            f"{config['model_path']} is not a keras_avae model; evaluate a bare encoder with `--encoder`."
+        )
+    is_model = bool(config["model_path"])
+    if is_model and not model.compiled:  # a model saved before `compile`; `evaluate` reports its test terms
         model.compile()
-    model_name = config["model_name"] or type(model).__name__
+    source = config["model_path"] or config["encoder"]
+    model_name = config["model_name"] or (type(model).__name__ if is_model else Path(source.rstrip("/")).name)
     data_path = resolve_data_path(config["data"])
     train_data, test_data = load_data(data_path, config["train_size"], config["test_size"])
     out = Path(config["out"])
@@ -376,25 +403,30 @@ def evaluate(overrides=None):
         train_data,
         test_data,
         attack_size=config["attack_size"],
-        epsilons=config["epsilons"],
-        attack_steps=config["attack_steps"],
-        restarts=config["restarts"],
-        losses=config["losses"],
-        batch_size=config["batch_size"],
         seed=config["seed"],
+        batch_size=config["batch_size"],
+        **protocol.evaluator_settings(config),
     )
-    fid_scorer = fid_scorer_for(config, train_data, test_data, out)
     start = time.perf_counter()
-    evaluation = protocol.evaluate_model(
-        model, test_data, evaluator, fid_scorer=fid_scorer, sanity_check=config["sanity_check"]
-    )
+    if is_model:
+        fid_scorer = fid_scorer_for(config, train_data, test_data, out)
+        evaluation = protocol.evaluate_model(model, test_data, evaluator, fid_scorer=fid_scorer)
+        results = report.accuracy_from_json(evaluation["accuracy"])
+    else:
+        fid_scorer = None
+        encoder = encoders.as_encoder(model, config["data_range"])
+        results = evaluator.evaluate(encoder)
+        evaluation = {
+            "accuracy": report.accuracy_to_json(results),
+            "robustness": report.to_document(results),
+            "probe_accuracy": {task: accuracies[0.0] for task, accuracies in results.items() if 0.0 in accuracies},
+        }
     seconds = time.perf_counter() - start
-    results = protocol.accuracy_from_json(evaluation["accuracy"])
     metrics = {
         "model": model_name,
         "label": model_name,
-        "arch": getattr(model.encoder, "name", None),
-        "model_path": config["model_path"],
+        "arch": getattr(getattr(model, "encoder", None), "name", None),
+        "model_path": source,
         "config": config,
         "data_path": data_path,
         "out": os.fspath(out),
@@ -402,44 +434,46 @@ def evaluate(overrides=None):
         "num_test": int(len(test_data[0])),
         "num_attacked": int(len(evaluator.test_data[0])),
         **evaluation,
+        "evaluation_seconds": seconds,
         "fid_extractor": fid_scorer.get_config() if fid_scorer is not None else None,
         "robustness_config": evaluator.get_config(),
     }
     print(
-        f"\n{model_name} ({config['model_path']}): linear probes on f^mu fitted on {metrics['num_train']} "
-        f"training images, attacked on {metrics['num_attacked']} test images with L-inf PGD, "
-        f"{config['attack_steps']} steps x {config['restarts']} starts x losses {', '.join(config['losses'])}; "
+        f"\n{model_name} ({source}): linear probes on f^mu fitted on {metrics['num_train']} training images, "
+        f"attacked on {metrics['num_attacked']} test images by {', '.join(evaluator.attacks)} "
+        f"({config['attack_steps']} steps, {config['restarts']} PGD starts x losses {', '.join(config['losses'])}); "
         "adversarial accuracy in %:\n"
     )
-    print(robustness.to_markdown(results, model_name=model_name))
-    print(
-        f"Reconstruction MSE (per pixel, 0..255 units) on {metrics['num_test']} test images: "
-        f"{metrics['test_reconstruction_mse']:.1f}"
+    robustness_results = robustness.RobustnessResults(
+        results, checks=[checks_lib.Check(**check) for check in metrics["robustness"]["checks"]]
     )
-    if metrics["fid"] is not None:
+    print(report.to_markdown(robustness_results, model_name=model_name))
+    if is_model:
+        print(
+            f"Reconstruction MSE (per pixel, 0..255 units) on {metrics['num_test']} test images: "
+            f"{metrics['test_reconstruction_mse']:.1f}"
+        )
+    if metrics.get("fid") is not None:
         print(f"FID {metrics['fid']:.2f} (extractor: {metrics['fid_extractor']['extractor']})")
     print(f"Evaluated in {seconds:.1f} s.")
-    if config["sanity_check"]:
-        report = metrics["sanity_check"]
-        if report["passed"]:
-            print("Sanity checks passed.")
-        else:
-            print("Sanity checks FAILED:\n  " + "\n  ".join(report["problems"]))
-    if config["figures"]:
+    if config["checks"]:
+        problems = metrics["robustness"]["problems"]
+        print("Checks FAILED (the numbers may be too high):\n  " + "\n  ".join(problems) if problems else "Checks passed.")
+    if config["figures"] and is_model:
         metrics["figures"] = protocol.run_figures(out / "figures", model, model_name, test_data[0], metrics["accuracy"])
     protocol.write_run(out, config, metrics, data_path)
     if config["json"]:
-        document_config = {
-            **evaluator.get_config(), "model_path": config["model_path"], "data_path": data_path, "seconds": seconds
+        document = {
+            **metrics["robustness"],
+            "model": model_name,
+            "config": {**evaluator.get_config(), "model_path": source, "data_path": data_path, "seconds": seconds},
         }
-        path = Path(config["json"])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(robustness.to_json(results, model_name=model_name, config=document_config) + "\n")
+        path = protocol.write_json(config["json"], document)
         print(f"Wrote {path}")
-    print(f"Wrote {out}/metrics.json, config.json, summary.md" + (" and figures/" if config["figures"] else ""))
+    print(f"Wrote {out}/metrics.json, config.json, summary.md" + (" and figures/" if metrics.get("figures") else ""))
     return metrics
 
 
 def robust_accuracy(metrics):
     """`results[task][epsilon]` (float radii) of a metrics dict, as `RobustnessEvaluator.evaluate` returns."""
-    return protocol.accuracy_from_json(metrics["accuracy"])
+    return report.accuracy_from_json(metrics["accuracy"])

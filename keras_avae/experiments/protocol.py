@@ -35,9 +35,10 @@ import numpy as np
 import tensorflow as tf
 
 import keras_avae
-from keras_avae import figures
+from keras_avae import figures, files
 from keras_avae.evaluation import probes as probes_lib
-from keras_avae.callbacks import robustness
+from keras_avae.evaluation import report, robustness
+from keras_avae.evaluation.report import Column
 from keras_avae.experiments.scale import OVERRIDABLE_FIELDS, steps_per_epoch
 from keras_avae.experiments.step_timer import StepTimer
 from keras_avae.evaluation import reconstruction_errors, representation_sensitivity
@@ -81,7 +82,10 @@ EPSILONS = robustness.DEFAULT_EPSILONS
 """Evaluation radii of Table 1: 0 (clean), 0.1, 0.2."""
 
 LOSSES = robustness.DEFAULT_LOSSES
-"""Attack losses of the evaluation: cross-entropy and the Carlini-Wagner margin."""
+"""PGD losses of the evaluation: cross-entropy and the Carlini-Wagner margin."""
+
+ATTACKS = robustness.DEFAULT_ATTACKS
+"""The evaluation's attacks: the ensemble (`keras_avae.evaluation.engine`)."""
 
 EVAL_BATCH_SIZE = 256
 """Test images per `model.evaluate` batch."""
@@ -108,6 +112,8 @@ RUN_DEFAULTS = {
     **{choice: None for choice in CHOICES},
     "epsilons": list(EPSILONS),
     "losses": list(LOSSES),
+    "attacks": ATTACKS,
+    "checks": True,
     "robustness": True,
     "robustness_every_n_epochs": 0,
     "fid": True,
@@ -127,7 +133,9 @@ RUN_DEFAULTS = {
 - obs_var: the likelihood's variance v (None: the model's default 0.5).
 - posterior_sampling, coupling, delusion, extra_pass_statistics, attack_mode: the
   paper's open choices (`CHOICES`); None keeps each model's default.
-- epsilons, attack_steps, restarts, losses: the evaluation attack.
+- epsilons, attack_steps, restarts, losses, attacks, square_queries: the evaluation
+  attack ("standard": the ensemble; "pgd": PGD alone); checks: its checks, on
+  check_size test images.
 - robustness: run the attacks; robustness_every_n_epochs: also during training (0: no).
 - fid: compute FID; fid_extractor: a saved `.keras` feature extractor;
   inception_weights: an InceptionV3 weights file (the standard extractor).
@@ -372,54 +380,39 @@ def train_model(model, x=None, *, epochs, batch_size, num_train=None, log_dir=No
 # --------------------------------------------------------------- evaluation
 
 
-def make_evaluator(
-    train_data,
-    test_data,
-    *,
-    attack_size=None,
-    epsilons=EPSILONS,
-    attack_steps=robustness.DEFAULT_ATTACK_STEPS,
-    restarts=robustness.DEFAULT_RESTARTS,
-    losses=LOSSES,
-    batch_size=robustness.DEFAULT_BATCH_SIZE,
-    every_n_epochs=1,
-    seed=0,
-):
-    """A `RobustnessEvaluator` with probes fitted on `train_data`, attacking the first `attack_size` test images."""
+def make_evaluator(train_data, test_data, *, attack_size=None, epochs_between=None, seed=0, **settings):
+    """A `RobustnessEvaluator` with probes fitted on `train_data`, attacking the first `attack_size` test images.
+
+    Args:
+        train_data, test_data: `(x, labels)` pairs.
+        attack_size: test images attacked (default: all).
+        epochs_between: if set, the Keras callback version that also evaluates
+            every that many epochs during `fit` (`keras_avae.callbacks`).
+        seed: seed of the probes and the attacks.
+        **settings: the evaluator's arguments (`epsilons`, `attack_steps`,
+            `restarts`, `losses`, `attacks`, `square_queries`, `checks`,
+            `check_size`, `batch_size`); None keeps its default.
+    """
     x_test, labels = test_data
     count = len(x_test) if attack_size is None else min(int(attack_size), len(x_test))
     attacked = (x_test[:count], {task: task_labels[:count] for task, task_labels in labels.items()})
-    return robustness.RobustnessEvaluator(
-        train_data,
-        attacked,
-        epsilons=tuple(epsilons),
-        attack_steps=attack_steps,
-        restarts=restarts,
-        losses=tuple(losses),
-        batch_size=batch_size,
-        every_n_epochs=every_n_epochs,
-        seed=seed,
-        verbose=0,
-    )
+    settings = {key: tuple(value) if isinstance(value, list) else value for key, value in settings.items() if value is not None}
+    if epochs_between:
+        from keras_avae.callbacks import RobustnessEvaluator as Callback  # the training-time schedule
+
+        return Callback(train_data, attacked, every_n_epochs=epochs_between, verbose=0, seed=seed, **settings)
+    return robustness.RobustnessEvaluator(train_data, attacked, seed=seed, **settings)
 
 
-def accuracy_to_json(results):
-    """`results[task][epsilon]` with radii as strings (`f"{epsilon:g}"`), as in `robustness.to_json`."""
+def evaluator_settings(config):
+    """The evaluator's arguments among a run's settings (`make_evaluator`'s `settings`)."""
     return {
-        task: {f"{float(epsilon):g}": float(accuracy) for epsilon, accuracy in accuracies.items()}
-        for task, accuracies in results.items()
+        key: config.get(key)
+        for key in ("epsilons", "attack_steps", "restarts", "losses", "attacks", "square_queries", "checks", "check_size")
     }
 
 
-def accuracy_from_json(accuracy):
-    """`results[task][epsilon]` with float radii, from `accuracy_to_json`'s layout."""
-    return {
-        task: {float(epsilon): float(value) for epsilon, value in accuracies.items()}
-        for task, accuracies in accuracy.items()
-    }
-
-
-def evaluate_model(model, test_data, evaluator, *, robust=True, fid_scorer=None, sanity_check=False):
+def evaluate_model(model, test_data, evaluator, *, robust=True, fid_scorer=None):
     """Protocol steps ii and iii and the decoder's quality, for one trained model.
 
     - test terms of the model's objective (`model.evaluate`);
@@ -429,7 +422,8 @@ def evaluate_model(model, test_data, evaluator, *, robust=True, fid_scorer=None,
     - linear probes on f^mu, fitted by `evaluator` on its training data, and
       their clean accuracy on all of `test_data`;
     - adversarial accuracy of those probes (`evaluator.evaluate_with_probes`)
-      on the evaluator's attacked test images, and how far an attack of each
+      on the evaluator's attacked test images, with its checks and
+      per-example records (`report.to_document`), and how far an attack of each
       nonzero radius can move f^mu against the class centroids' distances
       (`keras_avae.evaluation.representation_sensitivity`), when `robust`;
     - FID of the model's samples (`fid_scorer`), when given.
@@ -440,9 +434,10 @@ def evaluate_model(model, test_data, evaluator, *, robust=True, fid_scorer=None,
         Gaussian negative log-likelihood, the other reading of the paper's
         column; None for a Bernoulli model), `probe_accuracy` (task -> accuracy),
         `accuracy` (task -> radius string -> robust accuracy, or None),
-        `sensitivity` (radius string -> `representation_sensitivity` result,
-        or None), `fid` (or None), `evaluation_seconds`, and `sanity_check`
-        when asked.
+        `robustness` (`report.to_document` of the results: checks, flagged,
+        problems, broken_by, records; or None), `sensitivity` (radius string
+        -> `representation_sensitivity` result, or None), `fid` (or None),
+        `evaluation_seconds`.
     """
     x_test, _ = test_data
     start = time.perf_counter()
@@ -457,11 +452,14 @@ def evaluate_model(model, test_data, evaluator, *, robust=True, fid_scorer=None,
         "test_reconstruction_nll": errors.get("nll"),
         "probe_accuracy": probes_lib.evaluate_probes(model, probes, test_data),
         "accuracy": None,
+        "robustness": None,
         "sensitivity": None,
         "fid": None,
     }
     if robust:
-        metrics["accuracy"] = accuracy_to_json(evaluator.evaluate_with_probes(model, probes))
+        results = evaluator.evaluate_with_probes(model, probes)
+        metrics["accuracy"] = report.accuracy_to_json(results)
+        metrics["robustness"] = report.to_document(results)
         x_attacked, attacked_labels = evaluator.test_data
         metrics["sensitivity"] = {
             f"{epsilon:g}": representation_sensitivity(
@@ -473,16 +471,6 @@ def evaluate_model(model, test_data, evaluator, *, robust=True, fid_scorer=None,
         }
     if fid_scorer is not None:
         metrics["fid"] = fid_scorer(model)
-    if sanity_check:
-        report = evaluator.sanity_check(model, probes=probes)
-        metrics["sanity_check"] = {
-            "passed": report["passed"],
-            "problems": report["problems"],
-            "huge_epsilon": report["huge_epsilon"],
-            "chance": report["chance"],
-            "huge_epsilon_accuracy": report["huge_epsilon_accuracy"],
-            "more_steps": report["more_steps"],
-        }
     metrics["evaluation_seconds"] = time.perf_counter() - start
     return metrics
 
@@ -520,12 +508,9 @@ def run_one(config, data, networks, *, fid_scorer=None, pretrained=None, label=N
         data["probe_data"],
         data["test_data"],
         attack_size=config["attack_size"],
-        epsilons=config["epsilons"],
-        attack_steps=config["attack_steps"],
-        restarts=config["restarts"],
-        losses=config["losses"],
-        every_n_epochs=config["robustness_every_n_epochs"] or 1,
+        epochs_between=config["robustness_every_n_epochs"],
         seed=config["seed"],
+        **evaluator_settings(config),
     )
     callbacks = [evaluator] if config["robustness_every_n_epochs"] else []
     training = train_model(
@@ -538,11 +523,12 @@ def run_one(config, data, networks, *, fid_scorer=None, pretrained=None, label=N
         callbacks=callbacks,
         verbose=config["verbose"],
     )
-    model.save(out / "model.keras")
+    files.save_model(model, out / "model.keras")
     if config["verbose"]:
         attacks = (
-            f", PGD on {len(evaluator.test_data[0])} test images ({config['attack_steps']} steps x "
-            f"{config['restarts']} restart(s) x {len(evaluator.losses)} losses x {len(evaluator.tasks)} tasks)"
+            f", attacks ({', '.join(evaluator.attacks)}) on {len(evaluator.test_data[0])} test images "
+            f"({config['attack_steps']} steps x {config['restarts']} PGD restart(s) x {len(evaluator.losses)} "
+            f"losses x {len(evaluator.tasks)} tasks)"
             if config["robustness"] else ""
         )
         print(f"Evaluating {label}: MSE, linear probes{attacks}" + (", FID" if fid_scorer else "") + " ...", flush=True)
@@ -567,7 +553,7 @@ def run_one(config, data, networks, *, fid_scorer=None, pretrained=None, label=N
     }
     if config["robustness_every_n_epochs"]:
         metrics["robustness_history"] = [
-            {"epoch": entry["epoch"] + 1, "accuracy": accuracy_to_json(entry["results"]), "seconds": entry["seconds"]}
+            {"epoch": entry["epoch"] + 1, "accuracy": report.accuracy_to_json(entry["results"]), "seconds": entry["seconds"]}
             for entry in evaluator.history
         ]
     if config["figures"]:
@@ -632,7 +618,7 @@ def write_json(path, document):
     """Writes `document` as indented JSON (NaN as null) to `path`, making folders."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(_finite(document), indent=2) + "\n")
+    files.write_json(path, _finite(document))
     return path
 
 
@@ -664,7 +650,7 @@ def write_document(out, stem, document, render):
         `document`, with its "markdown" entry.
     """
     document["markdown"] = render(document)
-    (out / f"{stem}.md").write_text(document["markdown"])
+    files.write_text(out / f"{stem}.md", document["markdown"])
     write_json(out / f"{stem}.json", document)
     print("\n" + document["markdown"])
     print(f"Wrote {out / (stem + '.md')}, {out / (stem + '.json')} and {out / 'figures'}/")
@@ -689,7 +675,7 @@ def write_run(out, config, metrics, source=None):
     out = Path(out)
     write_json(out / "config.json", {**config, "data_path": source, "environment": environment()})
     write_json(out / "metrics.json", metrics)
-    (out / "summary.md").write_text(run_summary(metrics))
+    files.write_text(out / "summary.md", run_summary(metrics))
 
 
 def log_evaluation(log_dir, metrics, step):
@@ -716,44 +702,43 @@ def log_evaluation(log_dir, metrics, step):
 # ------------------------------------------------------------------- tables
 
 
-def format_value(value, spec, prefix=""):
-    """`value` formatted with `spec` (and `prefix`), or "-" when it is None."""
-    return "-" if value is None else f"{prefix}{value:{spec}}"
-
-
 def results_table(rows):
     """A Markdown table in the layout of Table 1: robust accuracy in %, then Time, MSE and FID.
 
-    The accuracy columns are `keras_avae.callbacks.robustness.to_markdown`'s;
-    Time is the time factor (seconds per training step relative to the VAE's),
-    the two readings of the paper's MSE column `test_reconstruction_mse` (per
-    pixel in 0..255 units) and `test_reconstruction_nll` (per-image Gaussian
-    negative log-likelihood), and FID `fid`; "-" where a value is missing.
-    When rows carry `sensitivity` (`evaluate_model`), a last column gives the
-    shift ratio of the first task at the smallest attacked radius.
+    `report.accuracy_table` with the columns Time (seconds per training step
+    relative to the VAE's), the two readings of the paper's MSE column
+    (`test_reconstruction_mse`, per pixel in 0..255 units, and
+    `test_reconstruction_nll`, the per-image Gaussian negative
+    log-likelihood), FID, and, when rows carry `sensitivity`
+    (`evaluate_model`), the shift ratio of the first task at the smallest
+    attacked radius; a Checks column when rows carry checks.
 
     Args:
         rows: list of metrics dicts (`run_one`'s) with `label` and `accuracy`.
     """
-    lines = robustness.to_markdown({row["label"]: row["accuracy"] for row in rows}).splitlines()
-    lines[0] += " Time | MSE (0..255 px) | MSE (NLL) | FID |"
-    lines[1] += "--:|--:|--:|--:|"
+    columns = [
+        Column("Time", lambda row: row.get("time_factor"), ".1f", "×"),
+        Column("MSE (0..255 px)", lambda row: row.get("test_reconstruction_mse")),
+        Column("MSE (NLL)", lambda row: row.get("test_reconstruction_nll")),
+        Column("FID", lambda row: row.get("fid"), ".2f"),
+    ]
     ratio_column = shift_ratio_column(rows)
     if ratio_column:
         epsilon, task = ratio_column
-        lines[0] += f" shift ratio ε={epsilon} ({task}) |"
-        lines[1] += "--:|"
-    for index, row in enumerate(rows):
-        lines[2 + index] += (
-            f" {format_value(row.get('time_factor'), '.1f', '×')} |"
-            f" {format_value(row.get('test_reconstruction_mse'), '.1f')} |"
-            f" {format_value(row.get('test_reconstruction_nll'), '.1f')} |"
-            f" {format_value(row.get('fid'), '.2f')} |"
+        columns.append(
+            Column(f"shift ratio ε={epsilon} ({task})", lambda row: sensitivity_value(row, "shift_ratio", *ratio_column), ".2f")
         )
-        if ratio_column:
-            ratio = (row.get("sensitivity") or {}).get(epsilon, {}).get("shift_ratio", {}).get(task)
-            lines[2 + index] += f" {format_value(ratio, '.2f')} |"
-    return "\n".join(lines) + "\n"
+    return report.accuracy_table([table_row(row) for row in rows], columns)
+
+
+def table_row(metrics):
+    """A metrics dict as a `report.accuracy_table` row: its checks read from `robustness`."""
+    return {**metrics, "checks": (metrics.get("robustness") or {}).get("checks")}
+
+
+def sensitivity_value(row, key, epsilon, task):
+    """`key` ("shift_ratio", "centroid_distance") of `row`'s sensitivity at radius string `epsilon` for `task`."""
+    return (row.get("sensitivity") or {}).get(epsilon, {}).get(key, {}).get(task)
 
 
 def shift_ratio_column(rows):
@@ -780,8 +765,9 @@ def describe_settings(metrics):
         )
     parts += [
         f"linear probes on f^mu of {metrics['num_train']} training images; "
-        f"PGD L-inf on {metrics['num_attacked']} test images, "
-        f"{config['attack_steps']} steps x {config['restarts']} restart(s) x losses {', '.join(config['losses'])}",
+        f"L-inf attacks ({attack_names(config.get('attacks'))}) on {metrics['num_attacked']} test images, "
+        f"{config['attack_steps']} steps, PGD {config['restarts']} start(s) x losses {', '.join(config['losses'])}"
+        + (f", Square {config['square_queries']} queries" if "square" in attack_names(config.get("attacks")) else ""),
         f"MSE: per-pixel squared error of g(f^mu(x)) in 0..255 units and per-image Gaussian negative "
         f"log-likelihood at the model's v, on {metrics['num_test']} test images",
     ]
@@ -792,6 +778,11 @@ def describe_settings(metrics):
             f"features of {fid['extractor']}"
         )
     return "; ".join(parts) + "."
+
+
+def attack_names(attacks):
+    """The attack names of a run's `attacks` setting, comma-separated (runs before the ensemble: "pgd")."""
+    return ", ".join(robustness.check_attacks(attacks or "pgd"))
 
 
 def sensitivity_sentence(sensitivity):
@@ -817,12 +808,18 @@ def run_summary(metrics):
         + "."
     )
     nll = metrics.get("test_reconstruction_nll")
-    lines.append(
-        f"Reconstruction error, the two readings of Table 1's MSE: per pixel in 0..255 units "
-        f"{metrics['test_reconstruction_mse']:.1f}"
-        + (f"; per-image Gaussian negative log-likelihood {nll:.1f}" if nll is not None else "")
-        + f"; per-image sum of squared errors in [0, 1] units: {metrics['test_reconstruction_sse']:.2f}."
-    )
+    if metrics.get("test_reconstruction_mse") is not None:  # a bare encoder has no decoder
+        lines.append(
+            f"Reconstruction error, the two readings of Table 1's MSE: per pixel in 0..255 units "
+            f"{metrics['test_reconstruction_mse']:.1f}"
+            + (f"; per-image Gaussian negative log-likelihood {nll:.1f}" if nll is not None else "")
+            + f"; per-image sum of squared errors in [0, 1] units: {metrics['test_reconstruction_sse']:.2f}."
+        )
+    problems = (metrics.get("robustness") or {}).get("problems")
+    if problems:
+        lines += ["", "Failed checks of the evaluation (its accuracies may be too high):", ""]
+        lines += [f"- {problem}" for problem in problems]
+        lines.append("")
     if metrics.get("choices"):
         lines.append("Choices: " + ", ".join(f"{name}={value}" for name, value in metrics["choices"].items()) + ".")
     if metrics.get("sensitivity"):
@@ -902,4 +899,4 @@ def _load_finished(config):
     wanted = {key: value for key, value in json.loads(json.dumps(_finite(config))).items() if key not in ignored}
     if stored != wanted:
         return None
-    return keras.models.load_model(out / "model.keras"), metrics
+    return files.load_model(out / "model.keras"), metrics

@@ -26,6 +26,9 @@ Example:
 import dataclasses
 import math
 
+from keras_avae.evaluation.engine import DEFAULT_SQUARE_QUERIES
+from keras_avae.evaluation.robustness import DEFAULT_CHECK_SIZE
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Scale:
@@ -45,6 +48,8 @@ class Scale:
             None keeps each row's own budget (CelebA's SE^5 and SE^20).
         attack_steps: PGD steps per start in evaluation.
         restarts: PGD starts per attack loss in evaluation.
+        square_queries: queries per example of the evaluation's Square attack.
+        check_size: test images the evaluation's checks attack again.
         latent_dim: size of z (the paper's 64).
         mlp_hidden_units: units per hidden layer of the MLP; None is the paper's 200.
         mlp_hidden_layers: hidden layers of the MLP; None is the paper's 4.
@@ -65,6 +70,8 @@ class Scale:
     train_attack_steps: int | None
     attack_steps: int
     restarts: int
+    square_queries: int = DEFAULT_SQUARE_QUERIES
+    check_size: int = DEFAULT_CHECK_SIZE
     latent_dim: int = 64
     mlp_hidden_units: int | None = None
     mlp_hidden_layers: int | None = None
@@ -98,11 +105,16 @@ OVERRIDABLE_FIELDS = (
     "train_attack_steps",
     "attack_steps",
     "restarts",
+    "square_queries",
+    "check_size",
     "latent_dim",
     "fid_samples",
     "extractor_epochs",
 )
 """The fields a command-line flag of the same name (dashes for underscores) overrides."""
+
+TINY_SQUARE_QUERIES = 10
+TINY_CHECK_SIZE = 8
 
 MNIST_TRAIN_SIZE = 60000
 MNIST_TEST_SIZE = 10000
@@ -117,6 +129,8 @@ _TINY = dict(
     train_attack_steps=1,
     attack_steps=1,
     restarts=1,
+    square_queries=TINY_SQUARE_QUERIES,
+    check_size=TINY_CHECK_SIZE,
     latent_dim=8,
     mlp_hidden_units=32,
     mlp_hidden_layers=1,
@@ -243,6 +257,8 @@ CELEBA_SCALES = {
         train_attack_steps=1,
         attack_steps=1,
         restarts=1,
+        square_queries=TINY_SQUARE_QUERIES,
+        check_size=TINY_CHECK_SIZE,
         latent_dim=8,
         fid_samples=16,
         probe_train_size=32,

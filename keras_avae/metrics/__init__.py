@@ -7,11 +7,13 @@ from keras_avae.metrics.fid import (
     inception_preprocess,
 )
 from keras_avae.metrics.kid import KID, kernel_inception_distance, polynomial_mmd2
+from keras_avae.validation import SmallSampleWarning
 
 __all__ = [
     "FID",
     "KID",
     "ImageFeatures",
+    "SmallSampleWarning",
     "frechet_distance",
     "inception_preprocess",
     "kernel_inception_distance",

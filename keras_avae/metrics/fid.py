@@ -27,8 +27,6 @@ Example:
     print(f"FID {fid.result():.2f} ({fid.extractor_name})")
 """
 
-import math
-import numbers
 import os
 import warnings
 
@@ -37,7 +35,15 @@ import numpy as np
 import scipy.linalg
 import tensorflow as tf
 
-from keras_avae.validation import check_data_range, check_positive_int, input_problem
+from keras_avae.validation import (
+    check_data_range,
+    check_features,
+    check_images,
+    check_non_negative,
+    check_positive,
+    check_positive_int,
+    warn_if_few_examples,
+)
 
 INCEPTION_SIZE = 299
 """InceptionV3's input height and width; images are resized to it (bilinear)."""
@@ -96,16 +102,8 @@ def frechet_distance(
         )
     cov1 = _as_covariance(cov1, "cov1", len(mu1))
     cov2 = _as_covariance(cov2, "cov2", len(mu2))
-    eps = _check_positive_float(eps, "eps")
-    if (
-        not isinstance(imaginary_tolerance, numbers.Real)
-        or isinstance(imaginary_tolerance, bool)
-        or not imaginary_tolerance >= 0
-    ):
-        raise ValueError(
-            "`imaginary_tolerance` must be a number >= 0. "
-            f"Received: imaginary_tolerance={imaginary_tolerance!r}"
-        )
+    eps = check_positive(eps, "eps")
+    imaginary_tolerance = check_non_negative(imaginary_tolerance, "imaginary_tolerance", finite=False)
 
     covmean, singular = _sqrtm(cov1 @ cov2)
     if singular or not np.isfinite(covmean).all():
@@ -141,15 +139,14 @@ def _sqrtm(matrix):
 def gaussian_statistics(features):
     """Mean and unbiased covariance (divisor N - 1) of `(N, d)` features, in float64.
 
+    Warns (`keras_avae.validation.SmallSampleWarning`) when N < d: the covariance
+    then has rank below d.
+
     Example:
         mu, cov = gaussian_statistics(features)
     """
-    features = np.asarray(features, dtype=np.float64)
-    if features.ndim != 2 or len(features) < 2:
-        raise ValueError(
-            "`features` must have shape (num_examples >= 2, num_features). "
-            f"Received shape {features.shape}"
-        )
+    features = check_features(features, "features", min_examples=2).astype(np.float64, copy=False)
+    warn_if_few_examples(len(features), features.shape[1], "The covariance of `features` is estimated")
     return features.mean(axis=0), np.cov(features, rowvar=False).reshape(features.shape[1], -1)
 
 
@@ -215,6 +212,9 @@ class ImageFeatures:
     Attributes:
         name: which extractor, e.g. "InceptionV3 pool3 (weights: imagenet)".
         num_features: width d of the features.
+        example_shape: the shape of one image the extractor takes (None in it:
+            any size), read off its input; None for InceptionV3 (any height
+            and width, 1 or 3 channels).
     """
 
     def __init__(
@@ -232,6 +232,7 @@ class ImageFeatures:
             self.name = f"{feature_extractor.name} ({type(feature_extractor).__name__})"
             self.num_features = int(feature_extractor.output_shape[-1])
             self.inception = False
+            self.example_shape = _extractor_example_shape(feature_extractor)
         else:
             if self.data_range is None:
                 raise ValueError(
@@ -243,6 +244,7 @@ class ImageFeatures:
             self.name = f"InceptionV3 pool3 (weights: {source})"
             self.num_features = int(self.model.output_shape[-1])  # INCEPTION_FEATURES
             self.inception = True
+            self.example_shape = None  # any height and width (resized), 1 or 3 channels
         self._extract = tf.function(self._extract_batch, reduce_retracing=True)
 
     def _extract_batch(self, images):
@@ -251,9 +253,13 @@ class ImageFeatures:
         features = self.model(images, training=False)
         return tf.cast(features, tf.float32)
 
-    def batches(self, images, name="images"):
-        """Yields the float32 features `(batch, d)` of successive batches of `images`."""
-        images = self._check_images(images, name)
+    def batches(self, images, name="images", checked=False):
+        """Yields the float32 features `(batch, d)` of successive batches of `images`.
+
+        `checked=True` skips the check (for images `check_images` returned).
+        """
+        if not checked:
+            images = self.check_images(images, name)
         for start in range(0, len(images), self.batch_size):
             features = self._extract(images[start : start + self.batch_size])
             if features.shape.rank != 2 or features.shape[-1] != self.num_features:
@@ -267,24 +273,16 @@ class ImageFeatures:
         """The float32 features `(N, d)` of all `images`, as a NumPy array."""
         return np.concatenate([f.numpy() for f in self.batches(images, name)])
 
-    def _check_images(self, images, name):
-        if isinstance(images, tf.Tensor):
-            images = images.numpy()
-        images = np.asarray(images)
-        if images.ndim < 2 or len(images) == 0:
-            raise ValueError(
-                f"`{name}` must be a non-empty batch of images (num_images, ...). "
-                f"Received shape {images.shape}"
-            )
-        if self.inception and (images.ndim != 4 or images.shape[-1] not in (1, 3)):
-            raise ValueError(
-                f"`{name}` must have shape (num_images, height, width, 1 or 3) for InceptionV3. "
-                f"Received shape {images.shape}"
-            )
-        problem = input_problem(images, self.data_range)
-        if problem:
-            raise ValueError(f"Bad `{name}`: {problem}.")
-        return images.astype(np.float32, copy=False)
+    def check_images(self, images, name="images"):
+        """Checks images for the extractor (its input shape, finite, in `data_range`); returns float32 NumPy."""
+        return check_images(
+            images,
+            self.data_range,
+            self.example_shape,
+            name=name,
+            channels=(1, 3) if self.inception else None,
+            taker=f"the feature extractor {self.name}",
+        )
 
 
 def _load_inception(weights):
@@ -303,6 +301,17 @@ def _load_inception(weights):
             f"of an existing InceptionV3 weights file. Received: weights={weights!r}"
         )
     return _inception_v3(os.fspath(weights))
+
+
+def _extractor_example_shape(model):
+    """The shape of one image a single-input extractor takes (None: any size), or None when unknown."""
+    try:
+        shape = model.input_shape
+    except (AttributeError, ValueError, RuntimeError):
+        return None
+    if not isinstance(shape, tuple) or not shape or not all(d is None or isinstance(d, int) for d in shape):
+        return None  # several inputs, or none known
+    return tuple(shape[1:])
 
 
 def _check_extractor(model):
@@ -379,7 +388,7 @@ class FID(keras.metrics.Metric):
         **kwargs,
     ):
         super().__init__(name=name, **kwargs)
-        self.eps = _check_positive_float(eps, "eps")
+        self.eps = check_positive(eps, "eps")
         self.features = ImageFeatures(feature_extractor, weights, data_range, batch_size)
         self.feature_extractor = feature_extractor
         self.weights = weights
@@ -402,6 +411,10 @@ class FID(keras.metrics.Metric):
     def update_state(self, real_images=None, generated_images=None, sample_weight=None):
         """Adds images of either or both sets to the running sums.
 
+        Both sets are checked (the extractor's input shape, finite, in
+        `data_range`) and their features extracted before any sum changes, so a
+        call that raises leaves the metric as it was.
+
         Args:
             real_images: `(N, ...)` images in `data_range`, or None.
             generated_images: `(M, ...)` images in `data_range`, or None.
@@ -411,18 +424,34 @@ class FID(keras.metrics.Metric):
             raise ValueError("FID takes no `sample_weight`. Received a value that is not None.")
         if real_images is None and generated_images is None:
             raise ValueError("Pass `real_images`, `generated_images` or both; both were None.")
-        for which, images in (("real", real_images), ("generated", generated_images)):
-            if images is None:
-                continue
-            count, total, outer = self._sums[which]
-            for features in self.features.batches(images, f"{which}_images"):
-                features = tf.cast(features, tf.float64)
-                count.assign_add(tf.cast(tf.shape(features)[0], tf.float64))
-                total.assign_add(tf.reduce_sum(features, axis=0))
-                outer.assign_add(tf.matmul(features, features, transpose_a=True))
+        # Both sets are checked, and their features summed, before any state changes.
+        given = {
+            which: self.features.check_images(images, f"{which}_images")
+            for which, images in (("real", real_images), ("generated", generated_images))
+            if images is not None
+        }
+        increments = {which: self._feature_sums(images, f"{which}_images") for which, images in given.items()}
+        for which, sums in increments.items():
+            for variable, increment in zip(self._sums[which], sums):
+                variable.assign_add(increment)
+
+    def _feature_sums(self, images, name):
+        """`(count, sum, sum of outer products)` of the features of checked `images`, float64 tensors."""
+        d = self.features.num_features
+        count, total, outer = tf.constant(0.0, tf.float64), tf.zeros((d,), tf.float64), tf.zeros((d, d), tf.float64)
+        for features in self.features.batches(images, name, checked=True):
+            features = tf.cast(features, tf.float64)
+            count += tf.cast(tf.shape(features)[0], tf.float64)
+            total += tf.reduce_sum(features, axis=0)
+            outer += tf.matmul(features, features, transpose_a=True)
+        return count, total, outer
 
     def statistics(self, which):
-        """`(mean, covariance)` of the features seen so far, float64 NumPy; `which` is "real" or "generated"."""
+        """`(mean, covariance)` of the features seen so far, float64 NumPy; `which` is "real" or "generated".
+
+        Warns (`keras_avae.validation.SmallSampleWarning`) when fewer images than
+        feature dimensions were seen: the covariance then has rank below d.
+        """
         if which not in self._sums:
             raise ValueError(f"`which` must be 'real' or 'generated'. Received: which={which!r}")
         count, total, outer = (v.numpy() for v in self._sums[which])
@@ -430,6 +459,7 @@ class FID(keras.metrics.Metric):
             raise ValueError(
                 f"FID needs at least 2 {which} images to estimate a covariance; it has seen {int(count)}."
             )
+        warn_if_few_examples(count, len(total), f"FID estimates the covariance of the {which} features", stacklevel=4)
         mean = total / count
         covariance = (outer - count * np.outer(mean, mean)) / (count - 1)
         return mean, covariance
@@ -468,17 +498,6 @@ def from_extractor_config(cls, config):
 
 
 # ----------------------------------------------------------------- checks
-
-
-def _check_positive_float(value, name):
-    if (
-        not isinstance(value, numbers.Real)
-        or isinstance(value, bool)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ValueError(f"`{name}` must be a finite number > 0. Received: {name}={value!r}")
-    return float(value)
 
 
 def _as_vector(value, name):

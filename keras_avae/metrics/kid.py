@@ -14,8 +14,6 @@ distributions are equal.
 Features come from the same extractor as FID (`keras_avae.metrics.fid.ImageFeatures`).
 """
 
-import numbers
-
 import keras
 import numpy as np
 
@@ -25,7 +23,14 @@ from keras_avae.metrics.fid import (
     extractor_config,
     from_extractor_config,
 )
-from keras_avae.validation import check_positive_int, check_seed
+from keras_avae.validation import (
+    check_bool,
+    check_features,
+    check_integer,
+    check_positive_int,
+    check_seed,
+    warn_if_few_examples,
+)
 
 DEFAULT_SUBSETS = 100
 """Random subsets KID is averaged over (Binkowski et al.'s default)."""
@@ -69,14 +74,13 @@ def polynomial_mmd2(x, y, unbiased=True):
     Example:
         mmd2 = polynomial_mmd2(real_features, generated_features)
     """
-    x = _check_features(x, "x")
-    y = _check_features(y, "y")
+    x = check_features(x, "x", min_examples=2)
+    y = check_features(y, "y", min_examples=2)
     if x.shape[1] != y.shape[1]:
         raise ValueError(
             f"`x` and `y` must have the same number of features. Received {x.shape[1]} and {y.shape[1]}"
         )
-    if not isinstance(unbiased, bool):
-        raise ValueError(f"`unbiased` must be True or False. Received: unbiased={unbiased!r}")
+    unbiased = check_bool(unbiased, "unbiased")
     m, n = len(x), len(y)
     k_xx = polynomial_kernel(x, x)
     k_yy = polynomial_kernel(y, y)
@@ -108,11 +112,14 @@ def kernel_inception_distance(
     Returns:
         `(mean, std)` over the rounds, Python floats (std with divisor `subsets`).
 
+    Warns (`keras_avae.validation.SmallSampleWarning`) when a set has fewer
+    examples than feature dimensions.
+
     Example:
         kid, kid_std = kernel_inception_distance(real, fake, subsets=100, subset_size=1000)
     """
-    real_features = _check_features(real_features, "real_features")
-    generated_features = _check_features(generated_features, "generated_features")
+    real_features = check_features(real_features, "real_features", min_examples=2)
+    generated_features = check_features(generated_features, "generated_features", min_examples=2)
     subsets = check_positive_int(subsets, "subsets")
     subset_size = _check_subset_size(subset_size)
     seed = check_seed(seed)
@@ -123,6 +130,7 @@ def kernel_inception_distance(
             f"({len(real_features)} real, {len(generated_features)} generated). "
             f"Received: subset_size={subset_size}"
         )
+    warn_if_few_examples(smallest, real_features.shape[1], "KID compares the features of the real and generated images")
     rng = np.random.default_rng(seed)
     values = np.empty(subsets)
     for i in range(subsets):
@@ -196,14 +204,28 @@ class KID(keras.metrics.Metric):
         return self.features.name
 
     def update_state(self, real_images=None, generated_images=None, sample_weight=None):
-        """Extracts and stores the features of either or both sets of images."""
+        """Extracts and stores the features of either or both sets of images.
+
+        Both sets are checked (the extractor's input shape, finite, in
+        `data_range`) and extracted before either is stored, so a call that
+        raises leaves the metric as it was.
+        """
         if sample_weight is not None:
             raise ValueError("KID takes no `sample_weight`. Received a value that is not None.")
         if real_images is None and generated_images is None:
             raise ValueError("Pass `real_images`, `generated_images` or both; both were None.")
-        for which, images in (("real", real_images), ("generated", generated_images)):
-            if images is not None:
-                self._stored[which].append(self.features(images, f"{which}_images"))
+        # Both sets are checked and extracted before anything is stored.
+        given = {
+            which: self.features.check_images(images, f"{which}_images")
+            for which, images in (("real", real_images), ("generated", generated_images))
+            if images is not None
+        }
+        features = {
+            which: np.concatenate([f.numpy() for f in self.features.batches(images, f"{which}_images", checked=True)])
+            for which, images in given.items()
+        }
+        for which, values in features.items():
+            self._stored[which].append(values)
 
     def stored_features(self, which):
         """The float32 `(N, d)` features stored for "real" or "generated" images."""
@@ -247,23 +269,7 @@ class KID(keras.metrics.Metric):
         return from_extractor_config(cls, config)
 
 
-def _check_features(features, name):
-    features = np.asarray(features)
-    if features.ndim != 2 or len(features) < 2 or features.shape[1] < 1:
-        raise ValueError(
-            f"`{name}` must have shape (num_examples >= 2, num_features >= 1). Received shape {features.shape}"
-        )
-    if not np.issubdtype(features.dtype, np.number) or not np.isfinite(features).all():
-        raise ValueError(f"`{name}` must be finite real numbers.")
-    return features
-
-
 def _check_subset_size(subset_size):
-    if not isinstance(subset_size, numbers.Integral) or isinstance(subset_size, bool) or subset_size < 2:
-        raise ValueError(
-            "`subset_size` must be an integer >= 2 (the unbiased estimator needs pairs). "
-            f"Received: subset_size={subset_size!r}"
-        )
-    return int(subset_size)
+    return check_integer(subset_size, "subset_size", minimum=2, reason=" (the unbiased estimator needs pairs)")
 
 

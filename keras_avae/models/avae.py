@@ -85,6 +85,8 @@ class AVAE(VAE):
         "extra_pass_statistics": EXTRA_PASS_STATISTICS,
     }
 
+    OBJECTIVE = "the bound of eq. (13)"
+
     def __init__(
         self,
         encoder,

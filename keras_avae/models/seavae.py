@@ -39,6 +39,8 @@ class SEAVAE(AVAE):
 
     OPEN_CHOICES = {**AVAE.OPEN_CHOICES, "attack_mode": ATTACK_MODES}
 
+    OBJECTIVE = "the bound of eq. (35)"
+
     def __init__(
         self,
         encoder,

@@ -96,6 +96,8 @@ class SmoothEncoder(VAE):
 
     OPEN_CHOICES = {**VAE.OPEN_CHOICES, "attack_mode": ATTACK_MODES, "extra_pass_statistics": EXTRA_PASS_STATISTICS}
 
+    OBJECTIVE = "the bound of eq. (32)"
+
     def __init__(
         self,
         encoder,

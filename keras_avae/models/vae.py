@@ -1,17 +1,32 @@
 """The variational autoencoder of eq. (2), and the Keras machinery the other models share."""
 
 import contextlib
+import itertools
+import types
 
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from keras_avae import distributions, objectives
-from keras_avae.validation import check_choice, check_data_range, check_positive, input_problem
+from keras_avae import distributions, files, objectives
+from keras_avae.validation import (
+    INPUT_STRUCTURE,
+    as_array,
+    check_choice,
+    check_data_range,
+    check_images,
+    check_positive,
+    check_seed,
+    describe_images,
+    image_statistics_tf,
+    input_problem,
+    statistics_problem,
+    structure_problem,
+)
 
-# Tag carried by input-check errors raised inside a tf.data pipeline, so that `fit`
-# can turn them back into a `ValueError`.
+# Tag carried by input-check errors raised inside a data pipeline (tf.data, or the
+# threads of a PyDataset), so that `fit` can turn them back into a `ValueError`.
 _INPUT_ERROR_TAG = "keras_avae input check: "
 
 POSTERIOR_SAMPLING = ("std", "variance")
@@ -34,11 +49,153 @@ sampled delusion's (README, Speed). Without XLA "auto_select" is Philox already.
 _SEED_STATE_KEY = "seed_generator_state"
 
 
-def _raise_if_bad(x, data_range):
-    problem = input_problem(x, data_range)
-    if problem:
-        raise ValueError(_INPUT_ERROR_TAG + problem)
-    return np.bool_(True)
+class _BatchCheck:
+    """The one check of a model's input data, applied however the data arrives.
+
+    Arrays (and tensors, and lists of examples) are checked whole before `fit` starts
+    (`array`). A `tf.data.Dataset` is checked once by its element spec (`spec`:
+    structure, dtype, example shape) and then batch by batch by a map in its own
+    graph (`tensors`: three reductions in TensorFlow ops, off the training step's
+    critical path and outside any XLA-compiled step). Batches that Python code makes
+    (a `keras.utils.PyDataset`, a generator) are checked in NumPy as they are made
+    (`batch`), in the PyDataset's workers when it has them. Every path ends in
+    `validation.statistics_problem`, so each gives the same verdict and message.
+
+    Errors raised inside a pipeline carry `_INPUT_ERROR_TAG`, and
+    `_input_errors_as_value_errors` turns them back into a `ValueError`. The training
+    step orders every variable update after its batch (`VAE._step_inputs`), so a
+    batch that fails changes nothing. It holds no reference to the model, so it
+    pickles into PyDataset worker processes.
+
+    Args:
+        what: the data's name in messages, e.g. "training data" or "`x`".
+        data_range: the model's `data_range`.
+        example_shape: the model's `example_shape` (None before it is built).
+    """
+
+    def __init__(self, what, data_range, example_shape):
+        self.what = what
+        self.data_range = data_range
+        self.example_shape = example_shape
+
+    def error(self, problem, structure=False, tag=False):
+        """The `ValueError` for `problem`, naming the data and what the model expects."""
+        expected = describe_images(self.example_shape, self.data_range)
+        if structure:
+            expected += f", {INPUT_STRUCTURE}"
+        message = f"Bad {self.what}: {problem}. Expected {expected}."
+        return ValueError(_INPUT_ERROR_TAG + message if tag else message)
+
+    def inputs(self, batch, tag=False):
+        """The images of a batch: `x`, or the first item of `(x,)`, `(x, y)`, `(x, y, sample_weight)`."""
+        if isinstance(batch, (list, tuple)) and not 1 <= len(batch) <= 3:
+            raise self.error(f"got a {type(batch).__name__} of {len(batch)} items", structure=True, tag=tag)
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(batch)
+        problem = structure_problem(x)
+        if problem:
+            raise self.error(problem, structure=True, tag=tag)
+        return x
+
+    def array(self, x):
+        """Checks a whole array, tensor or list of images now; returns it as a NumPy array."""
+        if isinstance(x, dict) or x is None:
+            raise self.error(structure_problem(x), structure=True)
+        return check_images(x, self.data_range, self.example_shape, what=self.what)
+
+    def batch(self, batch):
+        """Checks one batch made by Python code (a PyDataset's, a generator's); returns it unchanged."""
+        x = self.inputs(batch, tag=True)
+        try:
+            array = as_array(x)
+        except ValueError as error:
+            raise self.error(str(error).rstrip("."), tag=True) from None
+        if array.ndim < 2 or not len(array):
+            raise self.error(f"a batch has shape {array.shape}, with no examples", tag=True)
+        if self.example_shape is not None and tuple(array.shape[1:]) != tuple(self.example_shape):
+            raise self.error(
+                f"a batch has examples of shape {tuple(array.shape[1:])}; the model takes "
+                f"{tuple(self.example_shape)}",
+                tag=True,
+            )
+        problem = input_problem(array, self.data_range)
+        if problem:
+            raise self.error(problem, tag=True)
+        return batch
+
+    def spec(self, element_spec):
+        """Checks a tf.data element spec before any batch is read; returns the images' `TensorSpec`."""
+        x = self.inputs(element_spec)
+        if not isinstance(x, tf.TensorSpec):
+            raise self.error(f"got a {type(x).__name__}, not a dense tensor of images", structure=True)
+        if not (x.dtype.is_floating or x.dtype.is_integer):
+            raise self.error(f"got images of dtype {x.dtype.name}")
+        shape = x.shape
+        if self.example_shape is not None and shape.rank is not None:
+            example = tf.TensorShape(self.example_shape)
+            if shape.rank == example.rank and shape.is_compatible_with(example):
+                raise self.error(
+                    f"the dataset yields single examples of shape {tuple(shape)}, not batches: "
+                    "batch it, e.g. dataset.batch(64)"
+                )
+            if shape.rank != example.rank + 1 or not shape[1:].is_compatible_with(example):
+                raise self.error(f"the dataset yields batches of shape {tuple(shape)}")
+        return x
+
+    def tensors(self, *element):
+        """The tf.data map: the element unchanged, once its images pass; the reductions run in TF ops."""
+        batch = element if len(element) > 1 else element[0]
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(batch)
+        count = tf.shape(x, out_type=tf.int64)[0]
+        verdict = tf.numpy_function(self._verdict, [count, *image_statistics_tf(x)], tf.bool)
+        with tf.control_dependencies([verdict]):
+            return tf.nest.map_structure(tf.identity, batch)
+
+    def _verdict(self, count, size, non_finite, low, high):
+        if not count:
+            raise self.error("a batch holds no examples", tag=True)
+        problem = statistics_problem(size, non_finite, low, high, self.data_range)
+        if problem:
+            raise self.error(problem, tag=True)
+        return np.bool_(True)
+
+
+class _CheckedPyDataset(keras.utils.PyDataset):
+    """A `keras.utils.PyDataset` whose batches pass `_BatchCheck.batch` as they are made."""
+
+    def __init__(self, dataset, check):
+        super().__init__(
+            workers=dataset.workers,
+            use_multiprocessing=dataset.use_multiprocessing,
+            max_queue_size=dataset.max_queue_size,
+        )
+        self.dataset = dataset
+        self.check = check
+
+    def __len__(self):
+        return len(self.dataset)
+
+    @property
+    def num_batches(self):
+        return self.dataset.num_batches
+
+    def __getitem__(self, index):
+        return self.check.batch(self.dataset[index])
+
+    def on_epoch_begin(self):
+        self.dataset.on_epoch_begin()
+
+    def on_epoch_end(self):
+        self.dataset.on_epoch_end()
+
+
+def _checked_generator(first, rest, check):
+    """The batches of a generator whose first batch (already checked) was read ahead.
+
+    A bare array of images is passed on as `(x,)`, the tuple Keras wants from a
+    generator, so generators may yield what datasets and PyDatasets do.
+    """
+    for batch in itertools.chain([first], (check.batch(batch) for batch in rest)):
+        yield batch if isinstance(batch, tuple) else (batch,)
 
 
 def _copy_network(network):
@@ -48,17 +205,32 @@ def _copy_network(network):
     return copy
 
 
+def _check_network_output(outputs, network):
+    """Refuses network outputs the models cannot use (a dict, or a structure of the wrong length)."""
+    if isinstance(outputs, dict):
+        raise ValueError(
+            f"The {network} returned a dict with keys {sorted(map(str, outputs))}; "
+            + (
+                "it must return one tensor (batch, 2 * latent_dim) or a pair (z_mean, z_log_var), "
+                "e.g. keras.Model(inputs, [z_mean, z_log_var])."
+                if network == "encoder"
+                else "it must return one tensor, the mean of x."
+            )
+        )
+    if network == "decoder" and isinstance(outputs, (list, tuple)):
+        raise ValueError(f"The decoder returned {len(outputs)} outputs; it must return one tensor, the mean of x.")
+
+
 @contextlib.contextmanager
 def _input_errors_as_value_errors():
-    """Re-raises an input check that failed inside a tf.data pipeline as a `ValueError`."""
+    """Re-raises an input check that failed inside a data pipeline as a plain `ValueError`."""
     try:
         yield
-    except tf.errors.InvalidArgumentError as error:
-        message = error.message
+    except (tf.errors.OpError, ValueError) as error:
+        message = getattr(error, "message", None) or str(error)
         if _INPUT_ERROR_TAG not in message:
             raise
-        problem = message.split(_INPUT_ERROR_TAG, 1)[1].splitlines()[0]
-        raise ValueError(f"Bad training data: {problem}.") from None
+        raise ValueError(message.split(_INPUT_ERROR_TAG, 1)[1].splitlines()[0]) from None
 
 
 @keras.saving.register_keras_serializable(package="keras_avae")
@@ -76,7 +248,21 @@ class VAE(keras.Model):
     `fit` reports, per example and averaged over the epoch: `loss` (the
     negative of the model's objective), `elbo` (eq. 2, the same bound for every
     model so they compare), `reconstruction` (<log p(x|z)>, one sample), and
-    `kl` (KL(q(z|x) || p(z))), plus each subclass's extra terms.
+    `kl` (KL(q(z|x) || p(z))), plus each subclass's extra terms. The models
+    define their own objective and trackers: `compile` takes an optimizer and
+    refuses `loss` and `metrics`.
+
+    Every input of `fit`, `evaluate`, `predict`, the `*_on_batch` methods,
+    `encode`, `encode_mean` and `reconstruct` is checked, whatever carries it
+    (NumPy arrays, tensors, lists of examples, `tf.data.Dataset`s,
+    `keras.utils.PyDataset`s, generators): one array of images
+    `(batch, *example_shape)` (alone or first in an `(x, y)` or
+    `(x, y, sample_weight)` tuple, whose `y` and `sample_weight` are not
+    used), finite, inside `data_range`. Arrays are checked whole before
+    training starts; data that arrives in batches is checked batch by batch
+    as it is read, and a batch that fails raises a `ValueError` before its
+    training step changes any variable (weights, optimizer iterations, seed
+    generator). Symbolic tensors (inside a `tf.function`) are not checked.
 
     Args:
         encoder: Keras layer or model, x -> (batch, 2 * latent_dim) or a pair.
@@ -87,7 +273,7 @@ class VAE(keras.Model):
         data_range: `(low, high)` the pixels of x must lie in; `fit` and
             `evaluate` refuse data outside it (or NaN, or infinite). None skips
             the range check.
-        seed: seed of the model's `keras.random.SeedGenerator`.
+        seed: seed of the model's `keras.random.SeedGenerator`, an int or None.
         posterior_sampling: `"std"` (default): z = mu + eps * sigma, Algorithm
             1 lines 5-6, the distribution the bound's KL describes; or
             `"variance"`: z = mu + eps * sigma^2, as the authors' released code
@@ -107,6 +293,9 @@ class VAE(keras.Model):
 
     OPEN_CHOICES = {"posterior_sampling": POSTERIOR_SAMPLING}
     """The paper's open choices this class takes as arguments, name -> values."""
+
+    OBJECTIVE = "the ELBO of eq. (2)"
+    """What `fit` maximises, for messages."""
 
     def __init__(
         self,
@@ -130,9 +319,9 @@ class VAE(keras.Model):
         self.obs_var = check_positive(obs_var, "obs_var")
         self.likelihood = likelihood
         self.data_range = check_data_range(data_range)
-        self.seed = seed
+        self.seed = check_seed(seed, allow_none=True)
         self.posterior_sampling = check_choice(posterior_sampling, POSTERIOR_SAMPLING, "posterior_sampling")
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
         self.latent_dim = None
         self.example_shape = None
         self._trackers = {name: keras.metrics.Mean(name=name) for name in self.term_names}
@@ -180,6 +369,7 @@ class VAE(keras.Model):
             )
         else:
             outputs = self.encoder(x, training=training)
+        _check_network_output(outputs, "encoder")
         if isinstance(outputs, (list, tuple)):
             z_mean, z_log_var = outputs
         else:
@@ -217,6 +407,7 @@ class VAE(keras.Model):
         """Builds both networks and checks that their shapes fit together."""
         x_shape = tuple(input_shape)
         encoded = self.encoder(keras.KerasTensor(x_shape))
+        _check_network_output(encoded, "encoder")
         if isinstance(encoded, (list, tuple)):
             if len(encoded) != 2 or tuple(encoded[0].shape) != tuple(encoded[1].shape):
                 raise ValueError(
@@ -234,6 +425,7 @@ class VAE(keras.Model):
                 )
             latent_dim = width // 2
         decoded = self.decoder(keras.KerasTensor((x_shape[0], latent_dim)))
+        _check_network_output(decoded, "decoder")
         if tuple(decoded.shape[1:]) != x_shape[1:]:
             raise ValueError(
                 f"The decoder output shape {tuple(decoded.shape[1:])} differs from the input "
@@ -260,86 +452,186 @@ class VAE(keras.Model):
             tracker.update_state(terms[name])
         return {name: tracker.result() for name, tracker in self._trackers.items()}
 
+    def _step_inputs(self, data, what="training data"):
+        """The images of a step's batch, refusing other structures (at trace time).
+
+        The batch was checked on its way in (`_BatchCheck`). A step runs its ops as
+        their inputs are ready, so without a dependency the seed generator and the
+        optimizer's iteration count, which do not depend on the data, would advance
+        even when reading the batch fails its check; the steps therefore run under
+        `tf.control_dependencies([x])`, which orders every variable update after it.
+        """
+        return _BatchCheck(what, self.data_range, self.example_shape).inputs(data)
+
     def train_step(self, data):
-        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-        with tf.GradientTape() as tape:
-            terms = self._terms(x, training=True)
-            # Sum over the global batch / its size, so replicas' gradients add up
-            # to the single-device gradient under tf.distribute.
-            loss = tf.nn.compute_average_loss(terms["loss"])
-            scaled_loss = self.optimizer.scale_loss(loss)
-        grads = tape.gradient(scaled_loss, self.trainable_variables)
-        self.optimizer.apply(grads, self.trainable_variables)
-        return self._update_trackers(terms)
+        x = self._step_inputs(data)
+        if not self.optimizer.built:
+            # Created here, as `optimizer.apply` would, but outside the dependency on x,
+            # so that the variables can be lifted out of the traced step.
+            with tf.name_scope(self.optimizer.name):
+                self.optimizer.build(self.trainable_variables)
+        with tf.control_dependencies([x]):
+            with tf.GradientTape() as tape:
+                terms = self._terms(x, training=True)
+                # Sum over the global batch / its size, so replicas' gradients add up
+                # to the single-device gradient under tf.distribute.
+                loss = tf.nn.compute_average_loss(terms["loss"])
+                scaled_loss = self.optimizer.scale_loss(loss)
+            grads = tape.gradient(scaled_loss, self.trainable_variables)
+            self.optimizer.apply(grads, self.trainable_variables)
+            return self._update_trackers(terms)
 
     def test_step(self, data):
-        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-        return self._update_trackers(self._terms(x, training=False))
+        x = self._step_inputs(data, "evaluation data")
+        with tf.control_dependencies([x]):
+            return self._update_trackers(self._terms(x, training=False))
 
-    def _checked(self, x):
-        """Checks arrays now, and datasets batch by batch as they are read."""
+    def _batch_check(self, what):
+        return _BatchCheck(what, self.data_range, self.example_shape)
+
+    def _checked(self, x, what="training data"):
+        """The one check every input of `fit`, `evaluate` and `predict` goes through (see `_BatchCheck`).
+
+        Builds the model from the data's shape first when it is not built, so that the
+        example shape is checked too. Returns the data to hand to Keras: arrays as
+        they are (lists as one array), datasets, PyDatasets and generators wrapped so
+        that each batch is checked as it is read.
+        """
+        if x is None or isinstance(x, dict):
+            raise self._batch_check(what).error(structure_problem(x), structure=True)
         if isinstance(x, tf.data.Dataset):
+            spec = self._batch_check(what).spec(x.element_spec)
+            if not self.built:
+                self._build_from_shape(spec.shape)
+                self._batch_check(what).spec(x.element_spec)
+            checked = x.map(self._batch_check(what).tensors, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            return checked.prefetch(tf.data.AUTOTUNE)
+        if isinstance(x, keras.utils.PyDataset):
+            if not self.built:
+                first = self._batch_check(what).batch(x[0])
+                self._build_from_shape(np.shape(self._batch_check(what).inputs(first)))
+            return _CheckedPyDataset(x, self._batch_check(what))
+        if isinstance(x, types.GeneratorType):
+            try:
+                first = next(x)
+            except StopIteration:
+                raise ValueError(f"Bad {what}: the generator yields no batches.") from None
+            self._batch_check(what).batch(first)
+            if not self.built:
+                self._build_from_shape(np.shape(self._batch_check(what).inputs(first)))
+                self._batch_check(what).batch(first)
+            return _checked_generator(first, x, self._batch_check(what))
+        if not isinstance(x, (np.ndarray, tf.Tensor, list, tuple, dict)) and not hasattr(x, "__array__"):
+            raise ValueError(
+                f"Bad {what}: got a {type(x).__name__}. Pass a NumPy array or tensor of "
+                f"{describe_images(self.example_shape, self.data_range)}, a list of such examples, "
+                "a tf.data.Dataset, a keras.utils.PyDataset or a generator of batches "
+                "(a distributed dataset: pass the tf.data.Dataset, and fit distributes it)."
+            )
+        array = self._batch_check(what).array(x)
+        if not self.built:
+            self._build_from_shape(array.shape)
+        return x if isinstance(x, (np.ndarray, tf.Tensor)) else array
 
-            def check(*element):
-                batch = element if len(element) > 1 else element[0]
-                inputs, _, _ = keras.utils.unpack_x_y_sample_weight(batch)
-                ok = tf.numpy_function(
-                    lambda a: _raise_if_bad(a, self.data_range), [inputs], tf.bool
-                )
-                with tf.control_dependencies([ok]):
-                    return tf.nest.map_structure(tf.identity, batch)
-
-            # Checked ahead of the training step, off its critical path.
-            return x.map(check).prefetch(tf.data.AUTOTUNE)
-        if isinstance(x, (np.ndarray, tf.Tensor)):
-            problem = input_problem(x, self.data_range)
-            if problem:
-                raise ValueError(f"Bad training data: {problem}.")
-        return x
+    def _build_from_shape(self, shape):
+        """Builds the model for batches of `shape`, before Keras traces a step."""
+        if self.built:
+            return
+        with self.distribute_strategy.scope():
+            self.build((None,) + tuple(shape[1:]))
 
     def _build_for(self, x):
         """Builds the model from the shape of an array or dataset, before Keras traces a step."""
-        if self.built:
-            return
         if isinstance(x, tf.data.Dataset):
             spec, _, _ = keras.utils.unpack_x_y_sample_weight(x.element_spec)
-            shape = spec.shape
+            self._build_from_shape(spec.shape)
         elif hasattr(x, "shape"):
-            shape = (None,) + tuple(x.shape[1:])
-        else:
-            return
-        with self.distribute_strategy.scope():
-            self.build(tuple(shape))
+            self._build_from_shape(x.shape)
+
+    def _checked_inference_inputs(self, x):
+        """Checks eager inputs of `encode`, `encode_mean`, `reconstruct`; symbolic ones pass as they are."""
+        if isinstance(x, keras.KerasTensor) or not tf.executing_eagerly():
+            return x
+        array = self._batch_check("`x`").array(x)
+        return x if isinstance(x, (np.ndarray, tf.Tensor)) else array
+
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, weighted_metrics=None, **kwargs):
+        """`keras.Model.compile` with an optimizer; `loss` and `metrics` are refused.
+
+        The model maximises its own objective (`OBJECTIVE`) and reports its terms
+        (`term_names`) through its own trackers, so a Keras loss or metric would be
+        ignored; passing one raises a `ValueError` instead.
+        """
+        given = {
+            "loss": loss,
+            "loss_weights": loss_weights,
+            "metrics": metrics,
+            "weighted_metrics": weighted_metrics,
+        }
+        for name, value in given.items():
+            if value is None or (isinstance(value, (list, tuple, dict)) and not value):
+                continue
+            raise ValueError(
+                f"`{name}` is not used: {type(self).__name__} maximises its own objective "
+                f"({self.OBJECTIVE}) and reports its terms ({', '.join(self.term_names)}) with its "
+                f"own trackers. Compile with an optimizer only, e.g. model.compile(optimizer='adam'). "
+                f"Received: {name}={value!r}"
+            )
+        super().compile(optimizer=optimizer, **kwargs)
+
+    def compile_from_config(self, config):
+        """Compiles a loaded model as it was saved, as `keras.Model.compile_from_config` does.
+
+        Keras skips that step for a model whose `compile` is overridden, as this one is.
+        """
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
 
     def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
-        self._build_for(x)
-        x = self._checked(x)
-        if isinstance(validation_data, tuple):
-            validation_data = (self._checked(validation_data[0]),) + validation_data[1:]
-        elif validation_data is not None:
-            validation_data = self._checked(validation_data)
         with _input_errors_as_value_errors():
+            x = self._checked(x)
+            if isinstance(validation_data, tuple):
+                validation_data = (self._checked(validation_data[0], "validation data"),) + validation_data[1:]
+            elif validation_data is not None:
+                validation_data = self._checked(validation_data, "validation data")
             return super().fit(x, y, *args, validation_data=validation_data, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
-        self._build_for(x)
-        x = self._checked(x)
         with _input_errors_as_value_errors():
+            if not kwargs.get("_use_cached_eval_dataset"):  # else `fit` checked its validation data
+                x = self._checked(x, "evaluation data")
             return super().evaluate(x, y, *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        with _input_errors_as_value_errors():
+            x = self._checked(x, "`x`")
+            return super().predict(x, *args, **kwargs)
+
+    def train_on_batch(self, x, y=None, *args, **kwargs):
+        x = self._checked(x)
+        return super().train_on_batch(x, y, *args, **kwargs)
+
+    def test_on_batch(self, x, y=None, *args, **kwargs):
+        x = self._checked(x, "evaluation data")
+        return super().test_on_batch(x, y, *args, **kwargs)
+
+    def predict_on_batch(self, x):
+        return super().predict_on_batch(self._checked(x, "`x`"))
 
     # -------------------------------------------------------------- inference
 
     def encode(self, x):
-        """The posterior q(z|x), a `tfp.distributions` diagonal Gaussian."""
-        return distributions.diagonal_gaussian(*self._encode(x))
+        """The posterior q(z|x), a `tfp.distributions` diagonal Gaussian; eager `x` is checked."""
+        return distributions.diagonal_gaussian(*self._encode(self._checked_inference_inputs(x)))
 
     def encode_mean(self, x):
-        """The representation f^mu(x), the posterior mean."""
-        return self._encode(x)[0]
+        """The representation f^mu(x), the posterior mean; eager `x` is checked (finite, in `data_range`)."""
+        return self._encode(self._checked_inference_inputs(x))[0]
 
     def reconstruct(self, x):
-        """g(f^mu(x)): the decoder mean at the posterior mean."""
-        return self(x, training=False)
+        """g(f^mu(x)): the decoder mean at the posterior mean; eager `x` is checked."""
+        return self(self._checked_inference_inputs(x), training=False)
 
     def generate(self, z):
         """The decoder mean g(z)."""
@@ -383,6 +675,15 @@ class VAE(keras.Model):
         copy = cls(_copy_network(model.encoder), _copy_network(model.decoder), **kwargs)
         copy.build((None,) + model.example_shape)
         return copy
+
+    def save(self, filepath, overwrite=True, zipped=None, **kwargs):
+        """`keras.Model.save`, atomically (`keras_avae.files.save_model`): a `.keras` path only.
+
+        The archive is written to a hidden file next to `filepath` and renamed over it, so
+        a save that fails leaves the previous file intact. A path not ending in `.keras`
+        (a legacy `.h5` one included) raises a `ValueError` before anything is written.
+        """
+        files.save_model(self, filepath, overwrite=overwrite, zipped=zipped, **kwargs)
 
     def save_own_variables(self, store):
         super().save_own_variables(store)

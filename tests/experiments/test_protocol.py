@@ -7,6 +7,7 @@ import pytest
 from conftest import tiny_networks
 
 import keras_avae
+from keras_avae.evaluation import report
 from keras_avae.experiments import color_mnist, protocol
 from keras_avae.experiments.scale import TRAIN_SCALES
 
@@ -91,8 +92,8 @@ def test_time_factor_and_accuracy_round_trip():
     assert protocol.time_factor({"seconds_per_step": 0.3}, {"seconds_per_step": 0.2}) == pytest.approx(1.5)
     assert protocol.time_factor({"seconds_per_step": 0.3}, None) is None
     results = {"digit": {0.0: 0.9, 0.1: 0.5}}
-    assert protocol.accuracy_to_json(results) == {"digit": {"0": 0.9, "0.1": 0.5}}
-    assert protocol.accuracy_from_json(protocol.accuracy_to_json(results)) == results
+    assert report.accuracy_to_json(results) == {"digit": {"0": 0.9, "0.1": 0.5}}
+    assert report.accuracy_from_json(report.accuracy_to_json(results)) == results
 
 
 def _tiny_data(count=32):

@@ -67,7 +67,7 @@ def test_fit_refuses_data_and_needs_steps(make_networks, images):
     ss.compile(optimizer="adam")
     with pytest.raises(ValueError, match="trains on samples from its own decoder"):
         ss.fit(images, epochs=1)
-    with pytest.raises(ValueError, match="`steps_per_epoch` must be a positive integer. Received: steps_per_epoch=None"):
+    with pytest.raises(ValueError, match="`steps_per_epoch` must be an integer >= 1. Received: steps_per_epoch=None"):
         ss.fit(epochs=1)
 
 

@@ -169,7 +169,7 @@ def test_non_finite_dataset_batches_are_refused(make_networks, images):
     dataset = tf.data.Dataset.from_tensor_slices((images, np.zeros(len(images)))).batch(8)
     with pytest.raises(ValueError, match="Bad training data: inputs contain 36 NaN"):
         model.fit(dataset, epochs=1, verbose=0)
-    with pytest.raises(ValueError, match="Bad training data: inputs contain 36 NaN"):
+    with pytest.raises(ValueError, match="Bad evaluation data: inputs contain 36 NaN"):
         model.evaluate(dataset, verbose=0)
 
 

@@ -1,4 +1,4 @@
-"""Tests for keras_avae/callbacks/robustness.py (protocol step iii: PGD on encoder + linear probe).
+"""Tests for keras_avae/evaluation/robustness.py (protocol step iii: the ensemble on encoder + linear probe).
 
 The reference numbers come from a linear "encoder" and a hand-set linear probe:
 then logits = A x + c, and the smallest margin logit_y - logit_j over the box
@@ -18,16 +18,8 @@ import tensorflow as tf
 
 from keras_avae import VAE, attacks
 from keras_avae.evaluation import probes
-from keras_avae.callbacks.robustness import (
-    RobustnessEvaluator,
-    RobustnessSanityWarning,
-    SanityCheckError,
-    attack,
-    log_key,
-    results_from_json,
-    to_json,
-    to_markdown,
-)
+from keras_avae.evaluation import report
+from keras_avae.evaluation.robustness import RobustnessEvaluator, RobustnessSanityWarning, attack
 
 SEED = 0
 LINEAR_SHAPE = (2, 2, 1)  # flattened: 4 pixels
@@ -38,7 +30,7 @@ RADII = (0.05, 0.15, 0.35)
 MARGIN_GAP = 1e-3
 # Small budgets keep every test fast; 4 steps of 2.5 eps / 4 cross the ball (2 eps) from any start.
 STEPS = 4
-FAST = {"attack_steps": STEPS, "restarts": 1, "verbose": 0, "probe_kwargs": {"epochs": 1}}
+FAST = {"attack_steps": STEPS, "restarts": 1, "probe_kwargs": {"epochs": 1}, "attacks": "pgd", "checks": False}
 
 
 # ------------------------------------------------------------------ fixtures
@@ -113,6 +105,14 @@ def _closed_form_robust(x, y, linear, epsilon):
     return _worst_margin(x, y, *linear, epsilon) > 0
 
 
+def robust_masks(results):
+    """`masks[task][epsilon]`: which examples the results record as robust."""
+    return {
+        task: {epsilon: np.array([record is None for record in records]) for epsilon, records in by_radius.items()}
+        for task, by_radius in results.records.items()
+    }
+
+
 def _split(x, labels, num_train):
     return (
         (x[:num_train], {task: y[:num_train] for task, y in labels.items()}),
@@ -174,7 +174,7 @@ def test_binary_linear_probe_pgd_finds_the_exact_robust_set():
     epsilon = RADII[1]
     expected = _closed_form_robust(x, y, linear, epsilon)
     for losses in (("cross_entropy",), ("margin",)):
-        x_adv = attack(model, probe, x, y, epsilon, attack_steps=STEPS, restarts=restarts, losses=losses)
+        x_adv = attack(model, probe, x, y, epsilon, attacks="pgd", attack_steps=STEPS, restarts=restarts, losses=losses)
         found = np.argmax(probe(model.encode_mean(x_adv)).numpy(), axis=1) == y
         np.testing.assert_array_equal(found, expected, err_msg=f"{losses}")
     assert 0.0 < results["task"][RADII[-1]] < results["task"][RADII[0]] < results["task"][0.0]
@@ -186,8 +186,8 @@ def test_multiclass_linear_probe_targeted_margin_is_exact_and_defaults_never_und
         (x, {"task": y}), (x, {"task": y}), epsilons=RADII, losses=("targeted_margin",), **FAST
     )
     default = RobustnessEvaluator((x, {"task": y}), (x, {"task": y}), epsilons=RADII, **{**FAST, "restarts": 3})
-    exact = targeted._robust_masks(model, {"task": probe}, RADII, attack_steps=STEPS)["task"]
-    found = default._robust_masks(model, {"task": probe}, RADII, attack_steps=STEPS)["task"]
+    exact = robust_masks(targeted.evaluate_with_probes(model, {"task": probe}))["task"]
+    found = robust_masks(default.evaluate_with_probes(model, {"task": probe}))["task"]
     for epsilon in RADII:
         expected = _closed_form_robust(x, y, linear, epsilon)
         np.testing.assert_array_equal(exact[epsilon], expected, err_msg=f"eps={epsilon}")
@@ -218,14 +218,18 @@ def test_adversarial_examples_stay_in_the_ball_and_the_data_range(tiny_vae):
     x[:, -1] = 1.0
     probe = probes.train_probes(model, train, epochs=2)["bright"]
     for epsilon in (0.0, 0.05, 0.3):
-        x_adv = attack(model, probe, x, labels["bright"], epsilon, attack_steps=5, restarts=3, batch_size=16)
+        x_adv = attack(model, probe, x, labels["bright"], epsilon, attacks="pgd", attack_steps=5, restarts=3, batch_size=16)
         assert x_adv.shape == x.shape and x_adv.dtype == np.float32
         assert np.abs(x_adv - x).max() <= epsilon + 1e-6
         assert x_adv.min() >= 0.0 and x_adv.max() <= 1.0
         if epsilon == 0.0:
             np.testing.assert_array_equal(x_adv, x)
-        else:
-            assert np.abs(x_adv - x).max() > 0.5 * epsilon  # it did move
+        else:  # only the examples it fooled moved
+            y = labels["bright"]
+            clean = np.argmax(probe(model.encode_mean(x)).numpy(), axis=1) == y
+            fooled = np.argmax(probe(model.encode_mean(x_adv)).numpy(), axis=1) != y
+            moved = np.abs(x_adv - x).reshape(len(x), -1).max(axis=1) > 0
+            np.testing.assert_array_equal(moved, clean & fooled)
 
 
 def test_accuracy_never_rises_with_epsilon_and_reaches_chance(tiny_vae):
@@ -269,164 +273,13 @@ def test_mirrored_strategy_matches_one_device():
     # 15 does not divide the test set (the last batch is topped up) nor split
     # evenly over 2 replicas (8 + 7 examples).
     evaluator = RobustnessEvaluator((x, {"t": y}), (x, {"t": y}), epsilons=(0.0, 0.2), batch_size=15, **FAST)
-    expected = evaluator._robust_masks(single, {"t": probe}, (0.0, 0.2), STEPS)
-    found = evaluator._robust_masks(mirrored, {"t": recording_probe}, (0.0, 0.2), STEPS)
+    expected = robust_masks(evaluator.evaluate_with_probes(single, {"t": probe}))
+    found = robust_masks(evaluator.evaluate_with_probes(mirrored, {"t": recording_probe}))
     for epsilon in (0.0, 0.2):
         np.testing.assert_array_equal(found["t"][epsilon], expected["t"][epsilon])
     assert 0 < expected["t"][0.2].sum() < expected["t"][0.0].sum()
     # Each batch was split over both replicas ('' is CleverHans' gradient function).
-    assert placed_on - {""} == {"CPU:0", "CPU:1"}, placed_on
-
-
-# ---------------------------------------------------------------- sanity checks
-
-
-def test_sanity_check_passes_for_an_exact_attack():
-    model, probe, x, y, _ = _linear_problem(num_classes=2)
-    evaluator = RobustnessEvaluator((x, {"t": y}), (x, {"t": y}), epsilons=(0.0, 0.1), **FAST)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", RobustnessSanityWarning)
-        report = evaluator.sanity_check(model, probes={"t": probe}, more_steps=2 * STEPS)
-    assert report["passed"] and report["problems"] == []
-    assert report["huge_epsilon"] == 1.0
-    assert report["huge_epsilon_accuracy"]["t"] <= report["chance"]["t"]
-    before, after = report["more_steps_accuracy"]["t"][0.1]
-    assert before == after
-
-
-def test_sanity_check_catches_masked_gradients():
-    # Quantising the input before the linear encoder zeroes every input
-    # gradient: PGD never moves, so even a ball over the whole data range
-    # leaves the clean accuracy intact.
-    model, probe, x, y, _ = _linear_problem(num_classes=2)
-    quantise = keras.layers.Lambda(lambda t: 0.0 * t + keras.ops.stop_gradient(keras.ops.round(4.0 * t) / 4.0))
-    masked = VAE(keras.Sequential([keras.Input(LINEAR_SHAPE), quantise, *model.encoder.layers]), model.decoder)
-    y = np.argmax(probe(masked.encode_mean(x)).numpy(), axis=1)
-    evaluator = RobustnessEvaluator((x, {"t": y}), (x, {"t": y}), epsilons=(0.0, 0.1), **FAST)
-    with pytest.warns(RobustnessSanityWarning, match=r"t: accuracy 1.000 at epsilon=1, a ball that spans"):
-        report = evaluator.sanity_check(masked, probes={"t": probe})
-    assert not report["passed"] and len(report["problems"]) == 1
-    with pytest.warns(RobustnessSanityWarning), pytest.raises(SanityCheckError, match="above chance"):
-        evaluator.sanity_check(masked, probes={"t": probe}, strict=True)
-
-
-def test_sanity_check_reports_accuracy_that_moves_with_more_steps(monkeypatch):
-    model, probe, x, y, _ = _linear_problem(num_classes=2, num_examples=40)
-    evaluator = RobustnessEvaluator((x, {"t": y}), (x, {"t": y}), epsilons=(0.0, 0.1, 0.2), **FAST)
-    fake = {  # accuracy at (steps, epsilon): up with more steps at 0.1, down at 0.2
-        (STEPS, 0.1): 0.5, (4 * STEPS, 0.1): 0.8, (STEPS, 0.2): 0.6, (4 * STEPS, 0.2): 0.2, (STEPS, 1.0): 0.0,
-    }
-
-    def fake_masks(model, probes, epsilons, attack_steps):
-        n = len(x)
-        return {"t": {e: np.arange(n) < round(fake[(attack_steps, e)] * n) for e in epsilons}}
-
-    monkeypatch.setattr(evaluator, "_robust_masks", fake_masks)
-    with pytest.warns(RobustnessSanityWarning) as caught:
-        report = evaluator.sanity_check(model, probes={"t": probe})
-    messages = [str(w.message) for w in caught]
-    assert any("epsilon=0.1: 16 PGD steps raised accuracy from 0.500 to 0.800" in m for m in messages)
-    assert any("epsilon=0.2: 16 PGD steps lowered accuracy from 0.600 to 0.200" in m for m in messages)
-    assert "raise `attack_steps`" in report["problems"][1]
-    assert report["more_steps_accuracy"]["t"][0.1] == (0.5, 0.8)
-
-
-# ------------------------------------------------------------------ callback
-
-
-def test_callback_writes_logs_history_and_csv(tiny_vae, tmp_path):
-    model, train, test = tiny_vae
-    model = VAE.from_config(model.get_config())  # a fresh copy to train
-    model.compile(optimizer="adam")
-    evaluator = RobustnessEvaluator(train, test, epsilons=(0.0, 0.1), **FAST)
-    csv_path = tmp_path / "log.csv"
-    history = model.fit(
-        train[0], epochs=2, batch_size=32, verbose=0,
-        callbacks=[evaluator, keras.callbacks.CSVLogger(str(csv_path))],
-    ).history
-    keys = [log_key(task, e) for task in ("bright", "parity") for e in (0.0, 0.1)]
-    assert keys == evaluator.log_keys == [
-        "robust_bright_eps0", "robust_bright_eps0.1", "robust_parity_eps0", "robust_parity_eps0.1",
-    ]
-    assert [entry["epoch"] for entry in evaluator.history] == [0, 1]
-    for key in keys:
-        task, epsilon = key[len("robust_"):].rsplit("_eps", 1)
-        assert history[key] == [entry["results"][task][float(epsilon)] for entry in evaluator.history]
-    with open(csv_path) as file:
-        rows = list(csv.DictReader(file))
-    assert [int(row["epoch"]) for row in rows] == [0, 1]
-    for key in keys:
-        assert [float(row[key]) for row in rows] == pytest.approx(history[key])
-
-
-def test_callback_every_n_epochs_fills_missing_epochs_and_evaluates_the_last(tiny_vae, tmp_path):
-    model, train, test = tiny_vae
-    model = VAE.from_config(model.get_config())
-    model.compile(optimizer="adam")
-    evaluator = RobustnessEvaluator(
-        train, test, epsilons=(0.0,), every_n_epochs=2, fill_missing_epochs=True, **FAST
-    )
-    csv_path = tmp_path / "log.csv"
-    model.fit(
-        train[0], epochs=4, batch_size=32, verbose=0,
-        callbacks=[evaluator, keras.callbacks.CSVLogger(str(csv_path))],
-    )
-    assert [entry["epoch"] for entry in evaluator.history] == [1, 3]
-    with open(csv_path) as file:
-        rows = list(csv.DictReader(file))
-    column = [float(row["robust_bright_eps0"]) for row in rows]
-    assert math.isnan(column[0]) and math.isnan(column[2])
-    assert column[1] == evaluator.history[0]["results"]["bright"][0.0]
-
-
-def test_callback_evaluates_at_train_end_after_an_early_stop(tiny_vae):
-    model, train, test = tiny_vae
-    model = VAE.from_config(model.get_config())
-    model.compile(optimizer="adam")
-
-    class StopAfterFirstEpoch(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            self.model.stop_training = True
-
-    evaluator = RobustnessEvaluator(train, test, epsilons=(0.0,), every_n_epochs=3, **FAST)
-    history = model.fit(
-        train[0], epochs=5, batch_size=32, verbose=0, callbacks=[evaluator, StopAfterFirstEpoch()]
-    ).history
-    assert "robust_bright_eps0" not in history  # too late for the logs
-    assert [entry["epoch"] for entry in evaluator.history] == [0]
-    assert evaluator.to_markdown().startswith("| Model | bright ε=0 | parity ε=0 |")
-
-
-# -------------------------------------------------------------------- output
-
-
-RESULTS = {"digit": {0.0: 0.973, 0.1: 0.881, 0.2: 0.548}, "color": {0.0: 1.0, 0.1: 0.998, 0.2: 0.877}}
-
-
-def test_markdown_table_in_the_layout_of_table_1():
-    assert to_markdown(RESULTS, model_name="AVAE") == (
-        "| Model | digit ε=0 | digit ε=0.1 | digit ε=0.2 | color ε=0 | color ε=0.1 | color ε=0.2 |\n"
-        "|:--|--:|--:|--:|--:|--:|--:|\n"
-        "| AVAE | 97.3 | 88.1 | 54.8 | 100.0 | 99.8 | 87.7 |\n"
-    )
-    vae = {"digit": {0.0: 0.938, 0.1: 0.058}, "color": {0.0: 1.0, 0.1: 0.199}}
-    table = to_markdown({"VAE": vae, "AVAE": RESULTS})
-    assert table.splitlines()[2] == "| VAE | 93.8 | 5.8 | - | 100.0 | 19.9 | - |"
-    assert table.splitlines()[3].startswith("| AVAE | 97.3 | 88.1 | 54.8 |")
-
-
-def test_json_round_trip_with_config(tiny_vae):
-    _, train, test = tiny_vae
-    evaluator = RobustnessEvaluator(train, test, epsilons=(0.0, 0.1), **FAST)
-    text = evaluator.to_json(RESULTS, model_name="AVAE")
-    document = json.loads(text)
-    assert document["model"] == "AVAE"
-    assert document["accuracy"]["digit"] == {"0": 0.973, "0.1": 0.881, "0.2": 0.548}
-    assert document["config"]["attack_steps"] == STEPS and document["config"]["restarts"] == 1
-    assert document["config"]["losses"] == ["cross_entropy", "margin"]
-    assert document["config"]["step_sizes"] == {"0": 0.0, "0.1": attacks.step_size(0.1, STEPS)}
-    assert results_from_json(text) == RESULTS
-    assert results_from_json(to_json(RESULTS)) == RESULTS
+    assert {"CPU:0", "CPU:1"} <= placed_on, placed_on
 
 
 # --------------------------------------------------------------- bad arguments
@@ -442,14 +295,18 @@ def test_json_round_trip_with_config(tiny_vae):
         ({"attack_steps": 0}, r"`attack_steps` must be an integer >= 1. Received: attack_steps=0"),
         ({"attack_steps": 2.5}, r"`attack_steps` must be an integer >= 1. Received: attack_steps=2.5"),
         ({"restarts": 0}, r"`restarts` must be an integer >= 1. Received: restarts=0"),
-        ({"every_n_epochs": 0}, r"`every_n_epochs` must be an integer >= 1. Received: every_n_epochs=0"),
+        ({"attacks": "autoattack"}, r"Unknown attacks='autoattack'; choose \('standard', 'pgd'\)"),
+        ({"attacks": ("pgd", "fab")}, r"Unknown attack 'fab' in attacks=\('pgd', 'fab'\); choose from \('pgd', 'apgd_ce', 'apgd_dlr_targeted', 'square'\)"),
+        ({"square_queries": 0}, r"`square_queries` must be an integer >= 1"),
+        ({"apgd_restarts": 0}, r"`apgd_restarts` must be an integer >= 1"),
+        ({"check_size": 0}, r"`check_size` must be an integer >= 1"),
+        ({"checks": "yes"}, r"`checks` must be True or False. Received: checks='yes'"),
+        ({"tolerance": -0.1}, r"`tolerance` must be a finite number >= 0"),
         ({"batch_size": -4}, r"`batch_size` must be an integer >= 1. Received: batch_size=-4"),
-        ({"losses": ("margin", "hinge")}, r"Unknown attack loss 'hinge' in losses=\('margin', 'hinge'\); choose from \('cross_entropy', 'margin', 'targeted_margin'\)"),
+        ({"losses": ("margin", "hinge")}, r"Unknown loss 'hinge' in losses=\('margin', 'hinge'\); choose from \('cross_entropy', 'margin', 'targeted_margin'\)"),
         ({"losses": ()}, r"`losses` is empty"),
         ({"probe_kwargs": {"epoch": 3}}, r"`probe_kwargs` has unknown keys \['epoch'\]"),
         ({"seed": 1.5}, r"`seed` must be an int. Received: seed=1.5"),
-        ({"fill_missing_epochs": "yes"}, r"`fill_missing_epochs` must be True or False"),
-        ({"verbose": 2}, r"`verbose` must be 0 or 1. Received: verbose=2"),
     ],
 )
 def test_bad_arguments_are_refused(kwargs, message):
@@ -479,18 +336,47 @@ def test_malformed_data_is_refused(train, test, message):
 def test_bad_model_probes_and_inputs_are_refused():
     model, probe, x, y, _ = _linear_problem(num_classes=2, num_examples=20)
     evaluator = RobustnessEvaluator((x, {"t": y}), (x, {"t": y}), **FAST)
-    with pytest.raises(ValueError, match=r"`model` must be a keras_avae model .* Sequential lacks \['encode_mean'"):
+    with pytest.raises(ValueError, match=r"does not declare the range of its inputs: pass `data_range=\(low, high\)`"):
         evaluator.evaluate(probe)
+    with pytest.raises(ValueError, match=r"returns shape \(\d+, 1, 3\); the evaluation needs \(batch, features\)"):
+        evaluator.evaluate(lambda t: tf.reshape(model.encode_mean(t), [-1, 1, LINEAR_LATENT]), data_range=(0, 1))
     with pytest.raises(ValueError, match=r"`test_data` has no labels for tasks \['other'\]"):
         evaluator.evaluate_with_probes(model, {"other": probe})
     with pytest.raises(ValueError, match=r"`probes` must be a non-empty dict"):
         evaluator.evaluate_with_probes(model, {})
     with pytest.raises(ValueError, match=r"`epsilon` must be a finite number >= 0. Received: epsilon=-1"):
         attack(model, probe, x, y, -1)
-    with pytest.raises(ValueError, match=r"`x` does not fit the model: inputs span \[0, 2\]"):
+    with pytest.raises(ValueError, match=r"`x` does not fit the encoder: inputs span \[0, 2\]"):
         attack(model, probe, 2.0 * np.ones_like(x) * (np.arange(len(x)) % 2)[:, None, None, None], y, 0.1)
-    with pytest.raises(ValueError, match=r"`more_steps` must exceed `attack_steps`=4. Received: more_steps=4"):
-        evaluator.sanity_check(model, probes={"t": probe}, more_steps=STEPS)
     bright = (2.0 * x, {"t": y})
-    with pytest.raises(ValueError, match=r"`test_data` does not fit the model: inputs span"):
+    with pytest.raises(ValueError, match=r"`test_data` does not fit the encoder: inputs span"):
         RobustnessEvaluator(bright, bright, **FAST).evaluate_with_probes(model, {"t": probe})
+
+
+# ------------------------------------------------- the ensemble on ColorMNIST
+
+
+@pytest.mark.large
+def test_an_undefended_vae_is_broken_everywhere_at_epsilon_0_3():
+    from conftest import SHARED_MNIST
+
+    from keras_avae import architectures
+    from keras_avae.datasets import color_mnist
+
+    train = color_mnist("train", path=SHARED_MNIST, limit=2000)
+    test = color_mnist("test", path=SHARED_MNIST, limit=100)
+    keras.utils.set_random_seed(SEED)
+    model = VAE(*architectures.mlp(8, (28, 28, 3), hidden_units=64, hidden_layers=1), seed=SEED)
+    model.compile(optimizer="adam")
+    model.fit(train[0], epochs=2, batch_size=64, verbose=0)
+    evaluator = RobustnessEvaluator(
+        train, test, epsilons=(0.0, 0.3), attack_steps=10, restarts=1, square_queries=100, check_size=20,
+        probe_kwargs={"epochs": 5},
+    )
+    results = evaluator.evaluate(model)
+    assert results["color"][0.0] > 0.9  # the colour is easy to read off f^mu
+    for task in ("digit", "color"):
+        assert results[task][0.3] <= 0.02, task
+    assert not results.flagged, results.problems
+    records = results.records["digit"][0.3]
+    assert len(records) == 100 and all(record is not None for record in records)

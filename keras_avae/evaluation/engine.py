@@ -1,0 +1,525 @@
+"""The attack engine: an ensemble of L-inf attacks on a classifier `x -> logits`.
+
+Run the way AutoAttack runs its attacks (Croce & Hein, 2020, "Reliable
+evaluation of adversarial robustness with an ensemble of diverse
+parameter-free attacks"): the attacks go in a fixed order, each run only on
+the examples that every earlier run left correctly classified, and an example
+is robust when no run of any attack changed its decision. So the cost follows
+the robust fraction: a model that is not robust is broken by the first run and
+costs little more than one attack.
+
+Attacks (`ATTACKS`):
+
+- `"pgd"`: L-inf PGD (Madry et al., 2018) with each loss of `losses` (see
+  `keras_avae.attacks`: cross-entropy, the Carlini-Wagner margin, the targeted
+  margin once per wrong class), the first start from x, the other
+  `restarts - 1` uniform in the ball. Its steps are CleverHans' own
+  (`optimize_linear` for the sign step, `clip_eta` for the projection); unlike
+  CleverHans' `projected_gradient_descent`, which returns the last iterate,
+  every iterate is judged and the best one kept (the first that fools the
+  classifier, else the one of largest margin), and a batch stops once all its
+  examples are fooled.
+- `"apgd_ce"`: the Adversarial Robustness Toolbox's Auto-PGD (Croce & Hein,
+  2020) on the cross-entropy.
+- `"apgd_dlr_targeted"`: ART's Auto-PGD, targeted, on the difference of logits
+  ratio, once for each of the `DLR_TARGETS` most likely wrong classes at x
+  (needs at least 3 classes: the ratio's scale is z_pi1 - z_pi3).
+- `"square"`: ART's Square attack (Andriushchenko et al., 2020), which queries
+  the classifier's outputs and never its gradient: the black-box check of
+  gradient masking.
+
+`"standard"` is all four in that order; `"pgd"` alone is the evaluation
+before the ensemble (PGD with the given losses and restarts).
+
+Every run is one `Run` (attack, loss, restart, target rank), and every broken
+example keeps the record of the run that broke it. Candidates are checked to
+lie in the L-inf ball and the data range (`BALL_TOLERANCE`); a run that
+leaves them is reported in `Outcome.violations` and its outside candidates do
+not count.
+"""
+
+import dataclasses
+import logging.config
+import time
+import warnings
+
+import keras
+import numpy as np
+import tensorflow as tf
+from cleverhans.tf2.utils import clip_eta, optimize_linear
+
+from keras_avae import attacks as losses_lib
+
+PGD_LOSSES = {
+    "cross_entropy": losses_lib.cross_entropy_loss,
+    "margin": losses_lib.margin_loss,
+    "targeted_margin": losses_lib.targeted_margin_loss,
+}
+"""PGD losses by name; `"targeted_margin"` runs once per wrong class."""
+
+ATTACKS = ("pgd", "apgd_ce", "apgd_dlr_targeted", "square")
+"""The attacks, in the order `"standard"` runs them."""
+
+ENSEMBLES = {"standard": ATTACKS, "pgd": ("pgd",)}
+"""Named attack lists."""
+
+WHITE_BOX = ("pgd", "apgd_ce", "apgd_dlr_targeted")
+"""The attacks that follow the classifier's gradient."""
+
+DLR_TARGETS = 9
+"""Target classes of the targeted DLR attack: the most likely wrong ones at x (AutoAttack's 9)."""
+
+DLR_MIN_CLASSES = 3
+"""The difference of logits ratio divides by z_pi1 - z_pi3: it needs 3 classes."""
+
+DEFAULT_SQUARE_QUERIES = 1000
+"""Queries of the Square attack per example (AutoAttack's standard version uses 5,000)."""
+
+DEFAULT_APGD_RESTARTS = 1
+"""Random starts of each Auto-PGD run (AutoAttack's standard version: 1)."""
+
+BALL_TOLERANCE = 1e-5
+"""How far (L-inf) a candidate may stray outside the ball or the data range and be clipped back."""
+
+_LOSS_INDEX = {name: index for index, name in enumerate(PGD_LOSSES)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One run of one attack: what an example's record names when this run broke it.
+
+    Attributes:
+        attack: a name from `ATTACKS`, or a check's name.
+        loss: the loss the run maximised, or None (Square).
+        restart: 0 for the start from x (PGD) or the first random start.
+        target_rank: for targeted runs, k: the target is the k-th most likely
+            wrong class at x (1 = the runner-up); None for untargeted runs.
+    """
+
+    attack: str
+    loss: str = None
+    restart: int = 0
+    target_rank: int = None
+
+    def record(self):
+        """This run as a JSON-ready dict."""
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What an ensemble found on a set of examples at one radius.
+
+    Attributes:
+        robust: `(N,)` bool, correctly classified after every run.
+        records: list of N entries: None for a robust example, else the
+            `Run.record()` of the run that broke it (`{"attack": "clean"}` when
+            it was misclassified at x).
+        adversarial: `(N, ...)` float32, the breaking input of each broken
+            example (x itself for robust ones).
+        violations: sentences naming runs whose candidates left the ball or range.
+        seconds: wall time per attack name.
+    """
+
+    robust: np.ndarray
+    records: list
+    adversarial: np.ndarray
+    violations: list = dataclasses.field(default_factory=list)
+    seconds: dict = dataclasses.field(default_factory=dict)
+
+    def broken_by(self):
+        """`{attack name: number of examples it broke}` (the clean errors under "clean")."""
+        counts = {}
+        for record in self.records:
+            if record is not None:
+                counts[record["attack"]] = counts.get(record["attack"], 0) + 1
+        return counts
+
+
+class Classifier:
+    """A classifier `x -> logits` under attack: the function, its input range and its strategy.
+
+    Args:
+        logits: TF-traceable callable, `(batch, ...)` inputs -> `(batch, classes)` logits.
+        num_classes: number of classes.
+        data_range: `(low, high)` the inputs live in (attacks clip to it), or None.
+        strategy: the `tf.distribute.Strategy` the variables live under; PGD
+            batches are split over its replicas.
+        batch_size: examples per (global) attacked batch.
+    """
+
+    def __init__(self, logits, num_classes, data_range, strategy, batch_size):
+        self.logits = logits
+        self.num_classes = int(num_classes)
+        self.data_range = data_range
+        self.strategy = strategy
+        self.batch_size = int(batch_size)
+        self.compiled_logits = tf.function(self.float_logits, reduce_retracing=True)
+        self._pgd = tf.function(self._distributed_pgd, reduce_retracing=True)
+
+    def float_logits(self, x):
+        """The logits as float32."""
+        return tf.cast(self.logits(x), tf.float32)
+
+    def predict(self, x):
+        """Logits of a NumPy batch, in batches, as NumPy."""
+        return np.concatenate(
+            [
+                self.compiled_logits(tf.constant(x[start : start + self.batch_size])).numpy()
+                for start in range(0, len(x), self.batch_size)
+            ]
+        )
+
+    # ---------------------------------------------------------------- PGD
+
+    def pgd(self, x, y, epsilon, steps, loss, random_start, target_rank, seed):
+        """Best-iterate PGD on NumPy `x`, `y`: the best iterate of each example, as NumPy."""
+        count = len(x)
+        batch_size = min(self.batch_size, count)
+        padding = -count % batch_size
+        index = np.concatenate([np.arange(count), np.full(padding, -1)]).astype(np.int64)
+        if padding:
+            fill = np.arange(padding) % count
+            x, y = np.concatenate([x, x[fill]]), np.concatenate([y, y[fill]])
+        settings = (
+            tf.constant(float(epsilon)),
+            tf.constant(losses_lib.step_size(epsilon, steps)),
+            tf.constant(int(steps), tf.int64),
+            tf.constant(_LOSS_INDEX[loss], tf.int64),
+            tf.constant(bool(random_start)),
+            tf.constant(int(target_rank or 0), tf.int64),
+            tf.constant(int(seed), tf.int64),
+        )
+        best = np.empty((count, *x.shape[1:]), np.float32)
+        dataset = tf.data.Dataset.from_tensor_slices((x, y.astype(np.int64), index)).batch(batch_size)
+        with self.strategy.scope():
+            for batch in self.strategy.experimental_distribute_dataset(dataset):
+                outputs = self._pgd(*batch, *settings)
+                for batch_index, batch_best in zip(
+                    *(self.strategy.experimental_local_results(value) for value in outputs)
+                ):
+                    batch_index = batch_index.numpy()
+                    real = batch_index >= 0
+                    best[batch_index[real]] = batch_best.numpy()[real]
+        return best
+
+    def _distributed_pgd(self, x, y, index, *settings):
+        return self.strategy.run(self._replica_pgd, args=(x, y, index, *settings))
+
+    def _replica_pgd(self, x, y, index, epsilon, step, steps, loss_index, random_start, target_rank, seed):
+        x = tf.cast(x, tf.float32)
+        replica = tf.cast(tf.distribute.get_replica_context().replica_id_in_sync_group, tf.int64)
+        clean_logits = self.float_logits(x)
+        target = _target_class(clean_logits, y, tf.maximum(target_rank, 1))
+        run_labels = tf.stack([y, target, tf.fill(tf.shape(y), loss_index)], axis=-1)
+        noise = tf.random.stateless_uniform(tf.shape(x), seed=tf.stack([seed, replica]), minval=-1.0, maxval=1.0)
+        start = self._clip(x + tf.where(random_start, epsilon, 0.0) * noise, x, epsilon)
+
+        def body(i, x_adv, best_x, best_wrong, best_margin):
+            with tf.GradientTape() as tape:
+                tape.watch(x_adv)
+                logits = self.float_logits(x_adv)
+                loss = _run_loss(run_labels, logits)
+            wrong, margin = judge(logits, y)
+            better = _worse_for_classifier(wrong, margin, best_wrong, best_margin)
+            best_x = tf.where(_per_example(better, x), x_adv, best_x)
+            best_wrong = best_wrong | wrong
+            best_margin = tf.where(better, margin, best_margin)
+            # A classifier without a gradient (a hard threshold) gets a zero one: PGD stands
+            # still, which is what the black-box check is there to notice.
+            gradient = tape.gradient(loss, x_adv, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            x_next = self._clip(x_adv + optimize_linear(gradient, step, np.inf), x, epsilon)
+            return i + 1, x_next, best_x, best_wrong, best_margin
+
+        wrong, margin = judge(clean_logits, y)
+        # Iterate i is judged in step i, so steps + 1 passes judge x_0 .. x_steps;
+        # a batch stops early once every example is fooled.
+        _, _, best_x, _, _ = tf.while_loop(
+            lambda i, _x, _b, best_wrong, _m: (i <= steps) & ~tf.reduce_all(best_wrong),
+            body,
+            (tf.constant(0, tf.int64), start, x, wrong, margin),
+        )
+        return index, best_x
+
+    def _clip(self, candidate, x, epsilon):
+        candidate = x + clip_eta(candidate - x, np.inf, epsilon)
+        if self.data_range is not None:
+            candidate = tf.clip_by_value(candidate, *self.data_range)
+        return candidate
+
+    # ---------------------------------------------------------------- ART
+
+    def art(self, input_shape, loss=None):
+        """This classifier as ART's `TensorFlowV2Classifier` with `loss` ("cross_entropy" or "dlr_targeted")."""
+        TensorFlowV2Classifier = _art().estimators.classification.TensorFlowV2Classifier
+
+        def model(x, training=False):
+            # + 0 * sum(x): a defined (zero) gradient where the classifier has none, as ART needs.
+            logits = self.compiled_logits(x)
+            return logits + 0.0 * tf.reduce_sum(tf.reshape(x, [tf.shape(x)[0], -1]), axis=1, keepdims=True)
+
+        return TensorFlowV2Classifier(
+            model=model,
+            nb_classes=self.num_classes,
+            input_shape=tuple(input_shape),
+            loss_object=_ArtLoss(loss) if loss else None,
+            clip_values=self.data_range,
+        )
+
+
+def judge(logits, labels):
+    """Whether each example is misclassified (argmax != y), and its margin max_{j != y} z_j - z_y."""
+    wrong = tf.not_equal(tf.argmax(logits, axis=-1, output_type=tf.int64), labels)
+    return wrong, losses_lib.margin_loss(labels, logits)
+
+
+def _worse_for_classifier(wrong, margin, best_wrong, best_margin):
+    """Misclassified beats correct; then the larger margin wins."""
+    return (wrong & ~best_wrong) | ((wrong == best_wrong) & (margin > best_margin))
+
+
+def _per_example(mask, x):
+    return tf.reshape(mask, [-1] + [1] * (len(x.shape) - 1))
+
+
+def _target_class(logits, labels, rank):
+    """The `rank`-th most likely class other than the true one (1 = the runner-up)."""
+    is_true = tf.one_hot(labels, tf.shape(logits)[-1], on_value=True, off_value=False)
+    others = tf.where(is_true, tf.fill(tf.shape(logits), logits.dtype.min), logits)
+    order = tf.argsort(others, axis=-1, direction="DESCENDING", stable=True)
+    return tf.cast(tf.gather(order, tf.fill(tf.shape(labels), rank - 1), batch_dims=1), tf.int64)
+
+
+def _run_loss(labels, logits):
+    """The loss of one PGD run: `labels` holds `(y, target, PGD_LOSSES index)` per example."""
+    true_labels, pairs, mode = labels[:, 0], labels[:, :2], labels[:, 2]
+    loss = tf.zeros(tf.shape(true_labels), logits.dtype)
+    for name, loss_fn in PGD_LOSSES.items():
+        value = loss_fn(pairs if name == "targeted_margin" else true_labels, logits)
+        loss = tf.where(tf.equal(mode, _LOSS_INDEX[name]), value, loss)
+    return loss
+
+
+class _ArtLoss:
+    """A loss for ART's estimator: `(one-hot y, logits) -> loss`, with ART's `reduction` switch.
+
+    `"cross_entropy"`: softmax cross-entropy of y. `"dlr_targeted"`: with y the
+    target t, -(z_t - max_{j != t} z_j) / (z_pi1 - z_pi3), the difference of
+    logits ratio (Croce & Hein, 2020) with the target in the true class's
+    place; ART's targeted mode minimises it, raising z_t above every other
+    logit, in units of the logits' own spread, so no scaling of the logits
+    masks its gradient.
+    """
+
+    def __init__(self, loss):
+        self.loss = loss
+        self.reduction = "none"
+
+    def __call__(self, y_true, y_pred, *args, **kwargs):
+        y_pred = tf.cast(y_pred, tf.float32)
+        y_true = tf.cast(y_true, tf.float32)
+        if self.loss == "cross_entropy":
+            values = tf.nn.softmax_cross_entropy_with_logits(labels=y_true, logits=y_pred)
+        else:
+            is_target = y_true > 0.5
+            target_logit = tf.reduce_sum(tf.where(is_target, y_pred, 0.0), axis=-1)
+            best_other = tf.reduce_max(tf.where(is_target, y_pred.dtype.min, y_pred), axis=-1)
+            ordered = tf.sort(y_pred, axis=-1, direction="DESCENDING")
+            scale = ordered[:, 0] - ordered[:, 2] + 1e-12
+            values = -(target_logit - best_other) / scale
+        reduction = str(getattr(self.reduction, "value", self.reduction)).lower()
+        if reduction in ("none",):
+            return values
+        if reduction == "sum":
+            return tf.reduce_sum(values)
+        return tf.reduce_mean(values)
+
+
+# ------------------------------------------------------------------- runner
+
+
+def attack_runs(attack, losses, restarts, num_classes, apgd_restarts, image_inputs=True):
+    """The runs of one attack, in order.
+
+    Args:
+        attack: a name from `ATTACKS`.
+        losses: PGD losses (names from `PGD_LOSSES`).
+        restarts: PGD starts per loss, the first from x.
+        num_classes: classes of the classifier.
+        apgd_restarts: random starts of each Auto-PGD run.
+        image_inputs: whether ART's Square attack can run on the inputs
+            (`square_fits`: images, not too small).
+
+    Returns:
+        A list of `Run`s (empty where the attack does not apply: the targeted
+        DLR with fewer than `DLR_MIN_CLASSES` classes, Square where `square_fits` says no).
+    """
+    wrong_classes = num_classes - 1
+    if attack == "pgd":
+        return [
+            Run("pgd", loss, restart, rank)
+            for restart in range(restarts)
+            for loss in losses
+            for rank in (range(1, wrong_classes + 1) if loss == "targeted_margin" else (None,))
+        ]
+    if attack == "apgd_ce":
+        return [Run("apgd_ce", "cross_entropy", restart) for restart in range(apgd_restarts)]
+    if attack == "apgd_dlr_targeted":
+        if num_classes < DLR_MIN_CLASSES:
+            return []
+        return [
+            Run("apgd_dlr_targeted", "dlr_targeted", restart, rank)
+            for restart in range(apgd_restarts)
+            for rank in range(1, min(DLR_TARGETS, wrong_classes) + 1)
+        ]
+    if attack == "square":
+        return [Run("square")] if image_inputs else []
+    raise ValueError(f"Unknown attack {attack!r}; choose from {ATTACKS}.")
+
+
+def run_ensemble(
+    classifier,
+    x,
+    y,
+    epsilon,
+    attacks,
+    *,
+    losses,
+    steps,
+    restarts,
+    apgd_restarts=DEFAULT_APGD_RESTARTS,
+    square_queries=DEFAULT_SQUARE_QUERIES,
+    seed=0,
+    only=None,
+):
+    """Runs the attacks in order, each on the examples still robust; the per-example worst case.
+
+    Args:
+        classifier: a `Classifier`.
+        x: `(N, ...)` float32 NumPy inputs in `classifier.data_range`.
+        y: `(N,)` int64 true classes.
+        epsilon: L-inf radius > 0.
+        attacks: attack names from `ATTACKS`, run in this order.
+        losses: the PGD losses.
+        steps: iterations of every PGD and Auto-PGD run.
+        restarts: PGD starts per loss.
+        apgd_restarts: Auto-PGD random starts.
+        square_queries: Square attack queries per example.
+        seed: seed of every random start.
+        only: optional `(N,)` bool, the examples to attack (the others keep
+            their clean verdict, as if attacked and not broken).
+
+    Returns:
+        An `Outcome`.
+    """
+    clean_wrong, _ = judge(tf.constant(classifier.predict(x)), tf.constant(y))
+    robust = ~clean_wrong.numpy()
+    records = [{"attack": "clean"} if not ok else None for ok in robust]
+    adversarial = np.array(x, np.float32, copy=True)
+    outcome = Outcome(robust, records, adversarial)
+    pending = robust.copy() if only is None else robust & np.asarray(only, bool)
+    run_index = 0
+    for attack in attacks:
+        start = time.perf_counter()
+        for run in attack_runs(attack, losses, restarts, classifier.num_classes, apgd_restarts, square_fits(x.shape[1:])):
+            run_index += 1
+            chosen = np.flatnonzero(pending)
+            if not len(chosen):
+                break
+            candidates = _run(classifier, run, x[chosen], y[chosen], epsilon, steps, square_queries, seed + run_index)
+            candidates = _in_ball(candidates, x[chosen], epsilon, classifier.data_range, run, outcome.violations)
+            wrong, _ = judge(tf.constant(classifier.predict(candidates)), tf.constant(y[chosen]))
+            broken = chosen[wrong.numpy()]
+            outcome.robust[broken] = False
+            pending[broken] = False
+            outcome.adversarial[broken] = candidates[wrong.numpy()]
+            for example in broken:
+                outcome.records[example] = run.record()
+        outcome.seconds[attack] = outcome.seconds.get(attack, 0.0) + time.perf_counter() - start
+    return outcome
+
+
+def _run(classifier, run, x, y, epsilon, steps, square_queries, seed):
+    """The candidates of one run on NumPy `x`, `y`."""
+    if run.attack == "pgd":
+        return classifier.pgd(x, y, epsilon, steps, run.loss, run.restart > 0, run.target_rank, seed)
+    evasion = _art().attacks.evasion
+    np.random.seed(seed % 2**32)  # ART draws its random starts and squares from NumPy's global state
+    if run.attack == "square":
+        attack = evasion.SquareAttack(
+            classifier.art(x.shape[1:]),
+            norm=np.inf,
+            eps=float(epsilon),
+            max_iter=int(square_queries),
+            nb_restarts=1,
+            p_init=SQUARE_FIRST_FRACTION,
+            batch_size=classifier.batch_size,
+            verbose=False,
+        )
+        return attack.generate(x, y=y).astype(np.float32)
+    targeted = run.target_rank is not None
+    labels = y
+    if targeted:
+        labels = _target_class(tf.constant(classifier.predict(x)), tf.constant(y), run.target_rank).numpy()
+    attack = evasion.AutoProjectedGradientDescent(
+        classifier.art(x.shape[1:], run.loss),
+        norm=np.inf,
+        eps=float(epsilon),
+        eps_step=float(epsilon),  # Auto-PGD's first step is 2 eps_step = 2 eps, as AutoAttack's
+        max_iter=int(steps),
+        targeted=targeted,
+        nb_random_init=1,
+        batch_size=classifier.batch_size,
+        loss_type=None,
+        verbose=False,
+    )
+    return attack.generate(x, y=keras.utils.to_categorical(labels, classifier.num_classes)).astype(np.float32)
+
+
+SQUARE_FIRST_FRACTION = 0.8
+"""ART's `p_init`: the first square covers this fraction of the image."""
+
+
+def square_fits(example_shape):
+    """Whether ART's Square attack can run on examples of this shape: images `(H, W, C)` whose
+    first square (`SQUARE_FIRST_FRACTION` of the pixels) is smaller than the image's side."""
+    if len(example_shape) != 3:
+        return False
+    height, width = example_shape[:2]
+    return round((SQUARE_FIRST_FRACTION * height * width) ** 0.5) < min(height, width)
+
+
+def _art():
+    """The Adversarial Robustness Toolbox, imported when first needed.
+
+    Its `__init__` calls `logging.config.dictConfig`, which closes every
+    logging handler the program has set up (a test runner's capture
+    included); the import here keeps them, and hides ART's notice that
+    PyTorch (which this library does not use) is missing.
+    """
+    configure = logging.config.dictConfig
+    logging.config.dictConfig = lambda config: None
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*PyTorch not found.*")
+            import art.attacks.evasion
+            import art.estimators.classification
+    finally:
+        logging.config.dictConfig = configure
+    return art
+
+
+def _in_ball(candidates, x, epsilon, data_range, run, violations):
+    """Candidates clipped into the ball and range; a run that strays further than the tolerance is reported."""
+    low, high = x - epsilon, x + epsilon
+    if data_range is not None:
+        low, high = np.maximum(low, data_range[0]), np.minimum(high, data_range[1])
+    stray = float(np.max(np.maximum(candidates - high, low - candidates), initial=0.0))
+    if stray > BALL_TOLERANCE:
+        violations.append(
+            f"{run.attack} ({run.loss or 'no loss'}, restart {run.restart}) returned inputs {stray:.3g} "
+            f"outside the epsilon={epsilon:g} ball or the data range; they were not counted"
+        )
+        inside = np.max(np.maximum(candidates - high, low - candidates).reshape(len(x), -1), axis=1) <= BALL_TOLERANCE
+        candidates = np.where(inside.reshape((-1,) + (1,) * (x.ndim - 1)), candidates, x)
+    return np.clip(candidates, low, high).astype(np.float32)

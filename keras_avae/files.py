@@ -1,0 +1,268 @@
+"""Writing and reading the files this library produces, so that none is ever left half-written.
+
+Every write goes to a hidden temporary file in the target's folder, is flushed to
+disk, and only then renamed over the target with `os.replace`, which is atomic on
+POSIX and Windows. A reader, or a run that crashes or is killed mid-write, sees the
+old file or the new one, never a truncated mix; on an error the temporary file is
+removed and the old file is left as it was.
+
+    write_text / write_json    markdown and JSON (config.json, metrics.json, summary.md, tables)
+    save_model / load_model    `.keras` archives, with clear errors for other formats and broken files
+    AtomicModelCheckpoint      `keras.callbacks.ModelCheckpoint`, writing each checkpoint this way
+
+Example:
+    files.write_json(out / "metrics.json", metrics)
+    files.save_model(model, out / "model.keras")
+    model = files.load_model(out / "model.keras")
+"""
+
+import contextlib
+import json
+import os
+import stat
+import tempfile
+import zipfile
+import zlib
+
+import keras
+from keras.src.utils import io_utils
+
+KERAS_ARCHIVE_MEMBERS = ("config.json", "metadata.json")
+"""Members every `.keras` archive holds (keras/src/saving/saving_lib.py); their absence marks a file
+that is not a Keras model."""
+
+_INVALID_ARCHIVE = "`path` is not a valid .keras archive (truncated or not a Keras model file)"
+
+
+def _new_file_mode():
+    """Permission bits of a new file under the process umask (`mkstemp` creates files as 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_NEW_FILE_MODE = _new_file_mode()
+
+
+def _remove(path):
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(path)
+
+
+def _sync_file(path):
+    """Flushes `path`'s data to disk, so the rename cannot land before the bytes."""
+    with open(path, "rb+") as file:
+        os.fsync(file.fileno())
+
+
+def _sync_folder(folder):
+    """Flushes the rename itself to disk where the platform allows it (POSIX)."""
+    if os.name != "posix":
+        return
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+@contextlib.contextmanager
+def _replacing(path, suffix=".tmp"):
+    """Yields a hidden temporary path in `path`'s folder; replaces `path` with it if the block succeeds.
+
+    On any exception the temporary file is removed and the exception re-raised; `path`
+    is untouched until the final `os.replace`. The new file keeps the permission bits of
+    the file it replaces (else those of a newly created file).
+    """
+    path = os.fsdecode(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"The folder of `path` does not exist. Received: path={path!r}")
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=suffix, dir=folder)
+    os.close(descriptor)
+    try:
+        yield temporary
+        _sync_file(temporary)
+        mode = stat.S_IMODE(os.stat(path).st_mode) if os.path.isfile(path) else _NEW_FILE_MODE
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        _remove(temporary)
+        raise
+    _sync_folder(folder)
+
+
+def write_text(path, text, encoding="utf-8"):
+    """Writes `text` to `path` atomically: the old file, if any, stays intact until the new one is complete.
+
+    Args:
+        path: the file to write; its folder must exist.
+        text: the file's contents.
+        encoding: text encoding.
+
+    Returns:
+        `path`.
+
+    Example:
+        files.write_text(out / "summary.md", markdown)
+    """
+    with _replacing(path) as temporary:
+        with open(temporary, "w", encoding=encoding) as file:
+            file.write(text)
+    return path
+
+
+def write_json(path, document):
+    """Writes `document` as indented, standard JSON (no NaN) to `path` atomically, like `write_text`.
+
+    Raises:
+        ValueError: `document` holds NaN or an infinity (checked before anything is written).
+
+    Example:
+        files.write_json(out / "metrics.json", {"fid": 12.5})
+    """
+    return write_text(path, json.dumps(document, indent=2, allow_nan=False) + "\n")
+
+
+def _check_keras_path(path):
+    """Raises unless `path` names a `.keras` archive, the one model format this library writes."""
+    if path.endswith(".keras"):
+        return
+    for legacy in (".h5", ".hdf5"):
+        if path.endswith(legacy):
+            raise ValueError(
+                f"Only the .keras format is supported: {legacy} (legacy HDF5) is not supported; "
+                f"use a .keras path. Received: path={path!r}"
+            )
+    raise ValueError(f"Only the .keras format is supported: `path` must end in .keras. Received: path={path!r}")
+
+
+def save_model(model, path, overwrite=True, zipped=None, **kwargs):
+    """`keras.saving.save_model`, atomically: writes a hidden `.keras` file next to `path`, then renames it.
+
+    Args:
+        model: a Keras model.
+        path: the `.keras` file to write; its folder must exist.
+        overwrite: replace an existing file; if False, an existing file is an error
+            (Keras would ask on the terminal instead).
+        zipped: None or True; `False` (an unzipped model folder) cannot be replaced atomically.
+        **kwargs: further arguments of `keras.saving.save_model`.
+
+    Returns:
+        `path`.
+
+    Raises:
+        ValueError: `path` does not end in `.keras` (a legacy `.h5` path included), or
+            `zipped=False`; checked before anything is written.
+        FileExistsError: `path` exists and `overwrite=False`.
+
+    Example:
+        files.save_model(model, out / "model.keras")
+    """
+    target = os.fsdecode(path)
+    _check_keras_path(target)
+    if zipped is not None and not zipped:
+        raise ValueError(
+            f"Only zipped .keras archives are supported: a model folder cannot be replaced atomically. "
+            f"Received: zipped={zipped!r}"
+        )
+    if not overwrite and os.path.lexists(target):
+        raise FileExistsError(f"`path` exists and `overwrite=False`. Received: path={target!r}")
+    with _replacing(target, suffix=".keras") as temporary:
+        keras.saving.save_model(model, temporary, overwrite=True, zipped=True, **kwargs)
+    return path
+
+
+def _save_weights(model, path):
+    """`model.save_weights(path)` for a `.weights.h5` file, atomically."""
+    with _replacing(path, suffix=".weights.h5") as temporary:
+        model.save_weights(temporary, overwrite=True)
+    return path
+
+
+def _archive_problem(path):
+    """What makes `path` not a `.keras` archive, or None."""
+    if not zipfile.is_zipfile(path):
+        return "not a zip archive"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+    except (zipfile.BadZipFile, OSError) as error:
+        return f"unreadable zip archive ({error})"
+    missing = [name for name in KERAS_ARCHIVE_MEMBERS if name not in names]
+    if missing:
+        return f"the zip archive lacks {', '.join(missing)}"
+    return None
+
+
+def load_model(path, **kwargs):
+    """`keras.saving.load_model` (`safe_mode` on by default), with clear errors for a missing or broken file.
+
+    Args:
+        path: a `.keras` file.
+        **kwargs: arguments of `keras.saving.load_model` (`custom_objects`, `compile`, `safe_mode`).
+
+    Returns:
+        The model.
+
+    Raises:
+        FileNotFoundError: there is no file at `path`.
+        ValueError: the file is not a `.keras` archive: not a zip (e.g. truncated,
+            or a legacy `.h5` file), without Keras' members, or with corrupt contents.
+
+    Example:
+        model = files.load_model("runs/avae_mlp/model.keras")
+    """
+    target = os.fsdecode(path)
+    if not os.path.exists(target):
+        raise FileNotFoundError(f"No model file at `path`. Received: path={target!r}")
+    problem = _archive_problem(target)
+    if problem:
+        raise ValueError(f"{_INVALID_ARCHIVE}: {problem}. Received: path={target!r}")
+    try:
+        return keras.saving.load_model(target, **kwargs)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as error:
+        raise ValueError(f"{_INVALID_ARCHIVE}: {error}. Received: path={target!r}") from error
+
+
+class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
+    """`keras.callbacks.ModelCheckpoint` whose every file is written to a temporary file and renamed over the last.
+
+    Same arguments and behaviour as Keras' callback (`save_best_only`,
+    `save_weights_only`, `save_freq`, `{epoch}` placeholders, ...), except that a run
+    killed while saving leaves the previous checkpoint intact, and a legacy `.h5` model
+    path is refused when the callback is made rather than at the first save.
+
+    Example:
+        checkpoint = AtomicModelCheckpoint("runs/avae/best.keras", monitor="loss", save_best_only=True)
+        model.fit(x, epochs=10, callbacks=[checkpoint])
+    """
+
+    def __init__(self, filepath, *args, **kwargs):
+        super().__init__(filepath, *args, **kwargs)
+        if not self.save_weights_only:
+            _check_keras_path(self.filepath)
+
+    def _save_model(self, epoch, batch, logs):
+        # Keras' `_save_model` (keras/src/callbacks/model_checkpoint.py), whose writes go through
+        # `save_model` / `_save_weights`; `_get_file_path` and `_should_save_model` stay Keras' own.
+        filepath = self._get_file_path(epoch, batch, logs)
+        if not self._should_save_model(epoch, batch, logs, filepath):
+            return
+        folder = os.path.dirname(filepath)
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+        try:
+            if self.save_weights_only:
+                _save_weights(self.model, filepath)
+            else:
+                save_model(self.model, filepath)
+        except IsADirectoryError as error:
+            raise IOError(
+                "Please specify a non-directory filepath for ModelCheckpoint. "
+                f"Filepath used is an existing directory: {filepath}"
+            ) from error
+        if self.verbose > 0:
+            io_utils.print_msg(f"\nEpoch {epoch + 1}: finished saving model to {filepath}")
