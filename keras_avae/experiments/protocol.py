@@ -97,6 +97,20 @@ CHAIN_IMAGES = 4
 """Start images of the encode-decode chains (Figure 1)."""
 
 SCALE_FIELDS = OVERRIDABLE_FIELDS + ("mlp_hidden_units", "mlp_hidden_layers")
+
+EVALUATION_SETTINGS = (
+    "attack_size",
+    "epsilons",
+    "attack_steps",
+    "restarts",
+    "losses",
+    "attacks",
+    "square_queries",
+    "checks",
+    "check_size",
+)
+"""The settings of a run that decide only its robustness evaluation: `--resume` re-evaluates a
+finished run whose other settings match instead of training it again."""
 """Settings of a run that its scale fills when they are left unset (None)."""
 
 RUN_DEFAULTS = {
@@ -849,7 +863,9 @@ def run_rows(rows, base_config, data, networks, out, *, fid_scorer=None, progres
     labelled "VAE", when that row is run first.
 
     With `resume`, a row whose run directory holds a metrics.json written with
-    the same settings, and its model.keras, is loaded instead of run again.
+    the same settings, and its model.keras, is loaded instead of run again; if
+    only its `EVALUATION_SETTINGS` differ (e.g. an evaluation before the attack
+    ensemble), the loaded model is evaluated again with the new ones.
     """
     models, results = {}, {}
     for row in rows:
@@ -862,9 +878,11 @@ def run_rows(rows, base_config, data, networks, out, *, fid_scorer=None, progres
         reference = results.get("VAE")
         loaded = _load_finished(config) if resume else None
         if loaded is not None:
-            models[row_label], results[row_label] = loaded
+            models[row_label], results[row_label], stale = loaded
+            if stale:
+                results[row_label] = reevaluate(models[row_label], results[row_label], config, data, fid_scorer)
             if config["verbose"]:
-                print(f"Resumed {row_label} from {config['out']}")
+                print(f"Resumed {row_label} from {config['out']}" + (", evaluated again" if stale else ""))
         else:
             pretrained = None
             if pretrained_label is not None:
@@ -889,7 +907,10 @@ def run_rows(rows, base_config, data, networks, out, *, fid_scorer=None, progres
 
 
 def _load_finished(config):
-    """`(model, metrics)` of a finished run with the same settings, or None."""
+    """`(model, metrics, stale)` of a finished run with the same settings, or None.
+
+    `stale`: the run matches in everything but `EVALUATION_SETTINGS`.
+    """
     out = Path(config["out"])
     if not (out / "metrics.json").is_file() or not (out / "model.keras").is_file():
         return None
@@ -897,6 +918,29 @@ def _load_finished(config):
     ignored = ("verbose",)
     stored = {key: value for key, value in metrics.get("config", {}).items() if key not in ignored}
     wanted = {key: value for key, value in json.loads(json.dumps(_finite(config))).items() if key not in ignored}
-    if stored != wanted:
+    if stored == wanted:
+        return files.load_model(out / "model.keras"), metrics, False
+    training = set(stored) | set(wanted)
+    training -= set(EVALUATION_SETTINGS)
+    if any(stored.get(key) != wanted.get(key) for key in training):
         return None
-    return files.load_model(out / "model.keras"), metrics
+    return files.load_model(out / "model.keras"), metrics, True
+
+
+def reevaluate(model, metrics, config, data, fid_scorer=None):
+    """A finished run's `metrics` with its evaluation run again under `config`'s settings; rewrites the run."""
+    evaluator = make_evaluator(
+        data["probe_data"], data["test_data"], attack_size=config["attack_size"], seed=config["seed"],
+        **evaluator_settings(config),
+    )
+    if not model.compiled:
+        model.compile()
+    metrics = {
+        **metrics,
+        **evaluate_model(model, data["test_data"], evaluator, robust=config["robustness"], fid_scorer=fid_scorer),
+        "config": config,
+        "num_attacked": int(len(evaluator.test_data[0])),
+        "previous_accuracy": metrics.get("accuracy"),
+    }
+    write_run(config["out"], config, metrics, data.get("source"))
+    return metrics

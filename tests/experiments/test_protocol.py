@@ -134,3 +134,12 @@ def test_run_rows_times_against_the_vae_and_resumes(tmp_path, monkeypatch):
     assert resumed["AVAE-SS"]["accuracy"] == results["AVAE-SS"]["accuracy"]
     with pytest.raises(AssertionError, match="ran again"):  # other settings: the rows run again
         protocol.run_rows(rows, {**base, "rho": 0.9}, _tiny_data(), color_mnist.networks, tmp_path, resume=True)
+    # Other evaluation settings only: the finished models are evaluated again, not trained.
+    base_pgd = {**base, "attacks": "pgd"}
+    again = protocol.run_rows(rows, base_pgd, _tiny_data(), color_mnist.networks, tmp_path, resume=True)[1]
+    assert again["VAE"]["config"]["attacks"] == "pgd"
+    assert again["VAE"]["train_seconds"] == results["VAE"]["train_seconds"]  # not trained again
+    assert again["VAE"]["previous_accuracy"] == results["VAE"]["accuracy"]
+    assert {check["name"] for check in again["VAE"]["robustness"]["checks"]} >= {"monotone", "in_ball"}
+    stored = json.loads((tmp_path / "VAE" / "metrics.json").read_text())
+    assert stored["config"]["attacks"] == "pgd" and "records" in stored["robustness"]
