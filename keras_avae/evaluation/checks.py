@@ -7,8 +7,9 @@ failed check marks the evaluation as flagged: its accuracies may be too high.
 - `monotone`: accuracy measured at each radius on its own must not rise with
   epsilon (a larger ball holds every smaller one).
 - `black_box`: the gradient-free Square attack runs only on the examples every
-  white-box attack left robust; if it breaks more than a tolerance of them,
-  the gradients are likely masked (those examples count as broken).
+  white-box attack left robust; if it breaks more than a tolerance of all the
+  examples attacked, the gradients are likely masked (those examples count as
+  broken either way).
 - `more_effort`: on a subset, doubling the steps and the restarts must not
   lower accuracy by more than a tolerance (else the attack has not converged).
 - `huge_epsilon`: a ball spanning the whole data range must bring accuracy to
@@ -49,24 +50,17 @@ def monotone(accuracy, task, tolerance=DEFAULT_TOLERANCE):
     return Check("monotone", True, "accuracy never rises with epsilon", task)
 
 
-def black_box(broken_by_black_box, attacked, epsilon, task, tolerance=DEFAULT_TOLERANCE):
-    """The black-box attack broke `broken_by_black_box` of `attacked` examples that every white-box attack left robust."""
-    fraction = broken_by_black_box / attacked if attacked else 0.0
-    if fraction > tolerance:
-        return Check(
-            "black_box",
-            False,
-            f"epsilon={epsilon:g}: the gradient-free Square attack broke {broken_by_black_box} of {attacked} "
-            f"examples ({100 * fraction:.1f}%) that every white-box attack left robust: likely gradient "
-            "masking; they count as broken",
-            task,
-        )
-    return Check(
-        "black_box",
-        True,
-        f"epsilon={epsilon:g}: Square broke {broken_by_black_box} of {attacked} examples the white-box attacks left robust",
-        task,
+def black_box(broken_by_black_box, survived_white_box, total, epsilon, task, tolerance=DEFAULT_TOLERANCE):
+    """The black-box attack broke `broken_by_black_box` of the `survived_white_box` examples that every
+    white-box attack left robust, out of `total` attacked; more than `tolerance` of `total` flags it."""
+    fraction = broken_by_black_box / total if total else 0.0
+    found = (
+        f"epsilon={epsilon:g}: the gradient-free Square attack broke {broken_by_black_box} of the "
+        f"{survived_white_box} examples every white-box attack left robust ({100 * fraction:.1f}% of {total})"
     )
+    if fraction > tolerance:
+        return Check("black_box", False, found + ": likely gradient masking; they count as broken", task)
+    return Check("black_box", True, found, task)
 
 
 def more_effort(before, after, checked, epsilon, task, tolerance=DEFAULT_TOLERANCE):

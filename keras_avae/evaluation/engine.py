@@ -156,6 +156,7 @@ class Classifier:
         self.batch_size = int(batch_size)
         self.compiled_logits = tf.function(self.float_logits, reduce_retracing=True)
         self._pgd = tf.function(self._distributed_pgd, reduce_retracing=True)
+        self._art_estimators = {}
 
     def float_logits(self, x):
         """The logits as float32."""
@@ -250,7 +251,17 @@ class Classifier:
     # ---------------------------------------------------------------- ART
 
     def art(self, input_shape, loss=None):
-        """This classifier as ART's `TensorFlowV2Classifier` with `loss` ("cross_entropy" or "dlr_targeted")."""
+        """This classifier as ART's `TensorFlowV2Classifier` with `loss` ("cross_entropy" or "dlr_targeted").
+
+        Made once per input shape and loss: each estimator traces its own
+        forward pass, which costs more than a short attack on a few examples.
+        """
+        key = (tuple(input_shape), loss)
+        if key not in self._art_estimators:
+            self._art_estimators[key] = self._make_art(input_shape, loss)
+        return self._art_estimators[key]
+
+    def _make_art(self, input_shape, loss):
         TensorFlowV2Classifier = _art().estimators.classification.TensorFlowV2Classifier
 
         def model(x, training=False):

@@ -337,7 +337,7 @@ class RobustnessEvaluator:
                 1 for ok, record in zip(outcome.robust, outcome.records) if ok or (record or {}).get("attack") == "square"
             )
             by_square = sum(1 for record in outcome.records if (record or {}).get("attack") == "square")
-            found.append(checks_lib.black_box(by_square, survived_white, epsilon, task, self.tolerance))
+            found.append(checks_lib.black_box(by_square, survived_white, len(x), epsilon, task, self.tolerance))
         subset = np.arange(min(self.check_size, len(x)))
         if white:
             again = self._ensemble(

@@ -23,7 +23,7 @@ def test_markdown_table_in_the_layout_of_table_1():
 
 
 def test_flagged_results_get_a_checks_column_and_their_problems():
-    failed = checks.black_box(30, 100, 0.1, "digit")
+    failed = checks.black_box(30, 40, 100, 0.1, "digit")
     results = RobustnessResults(RESULTS, checks=[checks.monotone({0.0: 1.0}, "digit"), failed])
     assert results.flagged and results.problems == [f"digit: {failed.detail}"]
     text = report.to_markdown(results, model_name="AVAE")
