@@ -16,7 +16,7 @@ Every function saves one PNG at `path` (creating missing folders) and returns
 Agg canvas, never through `pyplot`, so nothing depends on the display or on
 global figure state, and nothing is left open.
 
-Accuracies are fractions in [0, 1], as `keras_avae.callbacks.robustness`
+Accuracies are fractions in [0, 1], as `keras_avae.evaluation.robustness`
 returns them (`results[task][epsilon]`), and are drawn in percent like the
 paper's figures. Images are `(n, height, width, channels)` arrays with 1 or 3
 channels (or `(n, height, width)`), with pixels in [0, 1]; pixels outside
