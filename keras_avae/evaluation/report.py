@@ -138,6 +138,17 @@ def result_row(label, results):
     return row
 
 
+def beyond_pgd(document, task, epsilon):
+    """Points of accuracy that the attacks after PGD took at radius string `epsilon`, in a
+    `to_document` dict (None when it has no records for them)."""
+    records = ((document or {}).get("records") or {}).get(task, {}).get(epsilon)
+    if not records:
+        return None
+    broken = (document.get("broken_by") or {}).get(task, {}).get(epsilon, {})
+    later = sum(count for attack, count in broken.items() if attack not in ("pgd", "clean"))
+    return 100.0 * later / len(records)
+
+
 def accuracy_to_json(results):
     """`results[task][epsilon]` with radii as strings (`f"{epsilon:g}"`)."""
     return {

@@ -742,7 +742,28 @@ def results_table(rows):
         columns.append(
             Column(f"shift ratio ε={epsilon} ({task})", lambda row: sensitivity_value(row, "shift_ratio", *ratio_column), ".2f")
         )
+    beyond = beyond_pgd_column(rows)
+    if beyond:
+        columns.append(beyond)
     return report.accuracy_table([table_row(row) for row in rows], columns)
+
+
+def beyond_pgd_column(rows):
+    """The `Column` of what the ensemble's later attacks (APGD, Square) broke beyond PGD, in points
+    of accuracy per task at the smallest attacked radius; None when no row has records."""
+    documents = [row.get("robustness") for row in rows if (row.get("robustness") or {}).get("records")]
+    if not documents:
+        return None
+    tasks = list(documents[0]["records"])
+    epsilon = min((e for e in documents[0]["records"][tasks[0]] if float(e) > 0), key=float, default=None)
+    if epsilon is None:
+        return None
+
+    def cell(row):
+        values = [report.beyond_pgd(row.get("robustness"), task, epsilon) for task in tasks]
+        return None if None in values else " / ".join(f"{value:.1f}" for value in values)
+
+    return Column(f"beyond PGD ε={epsilon} ({' / '.join(tasks)})", cell, "s")
 
 
 def table_row(metrics):

@@ -73,3 +73,13 @@ def test_bad_results_are_refused():
         report.to_markdown({"digit": {0.1: "high"}})
     with pytest.raises(ValueError, match="`model_name` names a single model's results"):
         report.to_markdown({"VAE": RESULTS}, model_name="x")
+
+
+def test_what_the_later_attacks_took_beyond_pgd():
+    document = {
+        "records": {"digit": {"0.1": [None, {"attack": "pgd"}, {"attack": "square"}, {"attack": "apgd_ce"}]}},
+        "broken_by": {"digit": {"0.1": {"pgd": 1, "square": 1, "apgd_ce": 1}}},
+    }
+    assert report.beyond_pgd(document, "digit", "0.1") == 50.0
+    assert report.beyond_pgd(document, "digit", "0.2") is None
+    assert report.beyond_pgd(None, "digit", "0.1") is None
