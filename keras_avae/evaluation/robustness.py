@@ -46,6 +46,7 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
+from keras_avae import attacks as attacks_lib
 from keras_avae.evaluation import checks as checks_lib
 from keras_avae.evaluation import encoders
 from keras_avae.evaluation import engine
@@ -255,7 +256,7 @@ class RobustnessEvaluator:
             "attack_steps": self.attack_steps,
             "restarts": self.restarts,
             "losses": list(self.losses),
-            "step_sizes": {f"{e:g}": engine.losses_lib.step_size(e, self.attack_steps) for e in self.epsilons if e > 0},
+            "step_sizes": {f"{e:g}": attacks_lib.step_size(e, self.attack_steps) for e in self.epsilons if e > 0},
             "apgd_restarts": self.apgd_restarts,
             "square_queries": self.square_queries,
             "checks": self.checks,

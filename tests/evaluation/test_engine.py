@@ -65,7 +65,7 @@ def test_the_standard_ensemble_reaches_the_exact_worst_case_of_a_linear_classifi
 
 @pytest.mark.parametrize("attack", engine.ATTACKS)
 def test_no_attack_breaks_a_truly_robust_example_or_leaves_the_ball(attack):
-    classifier, x, y, linear = _linear(num_classes=4, num_examples=80)
+    classifier, x, y, linear = _linear(num_classes=4, num_examples=40)
     exact = _worst_margin(x, y, *linear, EPSILON) > 0
     outcome = _ensemble(classifier, x, y, (attack,))
     assert outcome.robust[exact].all()  # an attack can miss, never invent
