@@ -56,10 +56,10 @@ MODELS = {
     "avae": lambda networks: keras_avae.AVAE(*networks, seed=SEED),
     "avae_mean": lambda networks: keras_avae.AVAE(*networks, delusion="mean", seed=SEED),
     "se": lambda networks: keras_avae.SmoothEncoder(
-        *networks, epsilon=SE_EPSILON, attack_steps=SE_ATTACK_STEPS, seed=SEED
+        *networks, epsilon=SE_EPSILON, train_attack_steps=SE_ATTACK_STEPS, seed=SEED
     ),
     "seavae": lambda networks: keras_avae.SEAVAE(
-        *networks, epsilon=SE_EPSILON, attack_steps=SE_ATTACK_STEPS, seed=SEED
+        *networks, epsilon=SE_EPSILON, train_attack_steps=SE_ATTACK_STEPS, seed=SEED
     ),
     "avae_ss": lambda networks: keras_avae.AVAESelfSupervised(*networks, seed=SEED),
 }

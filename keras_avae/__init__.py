@@ -3,19 +3,44 @@
 After "The Autoencoding Variational Autoencoder" (Cemgil et al., NeurIPS 2020).
 """
 
-from keras_avae import (
-    architectures,
-    attacks,
-    callbacks,
-    datasets,
-    distributions,
-    evaluation,
-    files,
-    metrics,
-    objectives,
+import importlib
+
+_SUBMODULES = (
+    "architectures",
+    "attacks",
+    "callbacks",
+    "datasets",
+    "distributions",
+    "evaluation",
+    "files",
+    "metrics",
+    "objectives",
 )
-from keras_avae.callbacks import RobustnessEvaluator
-from keras_avae.models import AVAE, SEAVAE, VAE, AVAESelfSupervised, SmoothEncoder
+_ATTRIBUTES = {
+    "RobustnessEvaluator": "keras_avae.callbacks",
+    "VAE": "keras_avae.models",
+    "AVAE": "keras_avae.models",
+    "AVAESelfSupervised": "keras_avae.models",
+    "SmoothEncoder": "keras_avae.models",
+    "SEAVAE": "keras_avae.models",
+}
+
+
+def __getattr__(name):
+    """Imports a submodule or a class on first use, so `import keras_avae` (and `keras-avae --help`)
+    loads no TensorFlow; `keras_avae.files.load_model` registers the models with Keras first."""
+    if name in _SUBMODULES:
+        return importlib.import_module(f"keras_avae.{name}")
+    if name in _ATTRIBUTES:
+        value = getattr(importlib.import_module(_ATTRIBUTES[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'keras_avae' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_SUBMODULES) | set(_ATTRIBUTES))
+
 
 __version__ = "0.1.0"
 

@@ -19,13 +19,17 @@ Example:
 """
 
 import argparse
+import importlib
 import math
 import sys
+import zipfile
 
 import keras_avae
-from keras_avae.evaluation import engine
-from keras_avae.experiments import ablation, celeba, color_mnist, protocol, rho_sweep, table1
+from keras_avae import constants
 from keras_avae.experiments.scale import ABLATION_SCALES, CELEBA_SCALES, TABLE1_SCALES, TRAIN_SCALES
+
+# Only light modules above: `keras-avae --help` imports no TensorFlow. Each command's library
+# function (its `handler`, "module:function") is imported when the command runs.
 
 PROG = "keras-avae"
 
@@ -116,9 +120,9 @@ def _choices_list(choices, what):
 
 
 def _attacks(text):
-    if text in engine.ENSEMBLES:
+    if text in constants.ENSEMBLES:
         return text
-    return _choices_list(engine.ATTACKS, "attack names, or one of " + ", ".join(engine.ENSEMBLES))(text)
+    return _choices_list(constants.ATTACKS, "attack names, or one of " + ", ".join(constants.ENSEMBLES))(text)
 
 
 def _data_range(text):
@@ -132,10 +136,14 @@ def _data_range(text):
 
 
 def _rhos(text):
+    """Sorted distinct rho in (-1, 1), as `rho_sweep.parse_rhos` reads them (which also runs on them)."""
     try:
-        return tuple(rho_sweep.parse_rhos(text))
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
+        rhos = sorted({float(item) for item in text.split(",") if item.strip()})
+    except ValueError:
+        rhos = []
+    if not rhos or not all(-1 < rho < 1 for rho in rhos):
+        raise argparse.ArgumentTypeError(f"`rhos` must be numbers in (-1, 1). Received: rhos={text!r}")
+    return tuple(rhos)
 
 
 # ------------------------------------------------------------ option groups
@@ -180,13 +188,13 @@ def _add_hyperparameters(parser, rho=True, rho_se=True):
     if rho:
         group.add_argument(
             "--rho", type=_rho, default=None, metavar="RHO",
-            help=f"coupling strength of AVAE, SE-AVAE and AVAE-SS, in (-1, 1) (default: {protocol.RHO}, Table 1)",
+            help=f"coupling strength of AVAE, SE-AVAE and AVAE-SS, in (-1, 1) (default: {constants.RHO}, Table 1)",
         )
     if rho_se:
         group.add_argument(
             "--rho-se", type=_rho, default=None, metavar="RHO",
             help="coupling strength of the smooth encoder (SE, SE-AVAE), in (-1, 1) "
-            f"(default: {protocol.RHO_SE}, Table 1)",
+            f"(default: {constants.RHO_SE}, Table 1)",
         )
     group.add_argument(
         "--obs-var", type=_positive_float, default=None, metavar="V",
@@ -213,14 +221,14 @@ def _add_choices(parser):
     group = parser.add_argument_group(
         "the paper's open choices (each applies to the models that have it; default: each model's own)"
     )
-    for name, values in protocol.CHOICE_VALUES.items():
+    for name, values in constants.CHOICE_VALUES.items():
         group.add_argument(
             "--" + name.replace("_", "-"), choices=values, default=None, help=_CHOICE_HELP[name]
         )
     return group
 
 
-def _add_attack(parser, epsilons=protocol.EPSILONS):
+def _add_attack(parser, epsilons=constants.EPSILONS):
     group = parser.add_argument_group("evaluation attack (RobustnessEvaluator)")
     group.add_argument(
         "--epsilons", type=_epsilons, default=None, metavar="E1,E2,...",
@@ -228,14 +236,14 @@ def _add_attack(parser, epsilons=protocol.EPSILONS):
         f"(default: {','.join(f'{e:g}' for e in epsilons)})",
     )
     group.add_argument(
-        "--losses", type=_choices_list(tuple(engine.PGD_LOSSES), "loss names"), default=None, metavar="L1,L2",
+        "--losses", type=_choices_list(constants.PGD_LOSSES, "loss names"), default=None, metavar="L1,L2",
         help="PGD losses, each run from every start: cross_entropy, margin (Carlini-Wagner), "
         "targeted_margin (default: cross_entropy,margin)",
     )
     group.add_argument(
         "--attacks", type=_attacks, default=None, metavar="A1,A2",
         help="'standard' (the ensemble: "
-        f"{', '.join(engine.ATTACKS)}, each on the examples still robust), 'pgd' (PGD alone, "
+        f"{', '.join(constants.ATTACKS)}, each on the examples still robust), 'pgd' (PGD alone, "
         "the evaluation before the ensemble), or comma-separated names from those (default: standard)",
     )
     group.add_argument(
@@ -267,13 +275,14 @@ def _add_fid(parser, extractor_default, fid_on=True):
     return group
 
 
-def _add_run(parser, out_default, figures_help):
+def _add_run(parser, out_default, figures_help, overwrite_help):
     group = parser.add_argument_group("run")
     group.add_argument("--out", default=None, metavar="DIR", help=f"output directory (default: {out_default})")
+    group.add_argument("--overwrite", action="store_true", default=None, help=overwrite_help)
     group.add_argument(
-        "--seed", type=int, default=None,
+        "--seed", type=_non_negative_int, default=None,
         help="seed of weight initialisation, shuffling, the models' noise, the probes and the attacks' "
-        "random starts (default: 0); the colours of ColorMNIST are always drawn with seed 0",
+        "random starts, an integer >= 0 (default: 0); the colours of ColorMNIST are always drawn with seed 0",
     )
     group.add_argument(
         "--figures", action=argparse.BooleanOptionalAction, default=None,
@@ -332,12 +341,12 @@ def _train_parser(subparsers):
         ),
     )
     parser.add_argument(
-        "--model", choices=protocol.MODEL_NAMES, default=None,
+        "--model", choices=constants.MODEL_NAMES, default=None,
         help="vae (eq. 2), avae (eq. 13), se (smooth encoder, Algorithm 2), seavae (eq. 35), "
         "avae_ss (eq. 34: post-trains a trained VAE without data) (default: avae)",
     )
     parser.add_argument(
-        "--arch", choices=tuple(color_mnist.ARCHITECTURES), default=None,
+        "--arch", choices=constants.ARCHITECTURES, default=None,
         help="networks of Appendix F: mlp (4 x 200 units) or conv (7-layer VGG) (default: mlp)",
     )
     _add_scale(parser, TRAIN_SCALES)
@@ -351,7 +360,7 @@ def _train_parser(subparsers):
     group = _add_hyperparameters(parser)
     group.add_argument(
         "--se-epsilon", type=_non_negative_float, default=None, metavar="EPS",
-        help=f"L-inf radius of the training attack of SE and SE-AVAE (default: {protocol.SE_EPSILON}; "
+        help=f"L-inf radius of the training attack of SE and SE-AVAE (default: {constants.SE_EPSILON}; "
         "Table 1 has 0.1 and 0.2)",
     )
     _add_choices(parser)
@@ -364,14 +373,22 @@ def _train_parser(subparsers):
     group = _add_run(
         parser, "runs/<model>_<arch>",
         "reconstructions, samples, encode-decode chains (Figure 1), accuracy against epsilon",
+        "replace a finished run in --out (its metrics.json) or an interrupted one (its backup/); "
+        "without it, either stops the command with an error",
+    )
+    group.add_argument(
+        "--resume", action="store_true", default=None,
+        help="continue the interrupted run in --out (killed, or stopped with Ctrl-C) from its last completed "
+        "epoch, backed up in <out>/backup after every epoch; with the same flags the result is that of an "
+        "uninterrupted run",
     )
     _add_training(group)
-    parser.set_defaults(handler=color_mnist.train)
+    parser.set_defaults(handler="keras_avae.experiments.color_mnist:train")
     return parser
 
 
 def _evaluate_parser(subparsers):
-    defaults = color_mnist.EVALUATE_DEFAULTS
+    defaults = constants.EVALUATE_DEFAULTS
     parser = subparsers.add_parser(
         "evaluate",
         help="evaluate a saved model on ColorMNIST (robust accuracy, MSE, FID)",
@@ -447,7 +464,8 @@ def _evaluate_parser(subparsers):
         help=f"epochs of the ColorMNIST classifier trained as FID extractor (default: {defaults['extractor_epochs']})",
     )
     group = _add_run(
-        parser, "<folder of MODEL>/evaluation", "reconstructions, samples, chains, accuracy against epsilon"
+        parser, "<folder of MODEL>/evaluation", "reconstructions, samples, chains, accuracy against epsilon",
+        "replace an earlier evaluation in --out (its metrics.json); without it, that stops the command with an error",
     )
     group.add_argument(
         "--model-name", default=None, metavar="NAME", help="row label of the table (default: the model's class name)"
@@ -457,7 +475,7 @@ def _evaluate_parser(subparsers):
         help="also write the robust accuracies, the checks, the per-example records and the attack "
         "settings to this JSON file (keras_avae.evaluation.report.to_document's layout)",
     )
-    parser.set_defaults(handler=color_mnist.evaluate)
+    parser.set_defaults(handler="keras_avae.experiments.color_mnist:evaluate")
     return parser
 
 
@@ -468,7 +486,7 @@ def _table1_parser(subparsers):
         formatter_class=_FORMATTER,
         description=(
             "Table 1 of Cemgil et al. (2020) on ColorMNIST: for each --arch, train and evaluate\n"
-            f"the rows {', '.join(table1.ROW_LABELS)}\n"
+            f"the rows {', '.join(constants.TABLE1_ROW_LABELS)}\n"
             "(AVAE-SS post-trains the trained VAE without data). Columns: digit and colour accuracy\n"
             "at each radius, time factor (median seconds per training step relative to the VAE,\n"
             "measured in this run), reconstruction MSE (per pixel, 0..255 units) and FID.\n\n"
@@ -483,15 +501,15 @@ def _table1_parser(subparsers):
             "  keras-avae reproduce table1 --scale paper --arch conv   # Appendix F, needs a GPU"
         ),
     )
-    _add_arch_and_rows(parser, table1.ROW_LABELS, "AVAE-SS brings in VAE")
+    _add_arch_and_rows(parser, constants.TABLE1_ROW_LABELS, "AVAE-SS brings in VAE")
     _add_common_reproduction(parser, TABLE1_SCALES, "runs/table1_<scale>")
-    parser.set_defaults(handler=table1.reproduce)
+    parser.set_defaults(handler="keras_avae.experiments.table1:reproduce")
     return parser
 
 
 def _add_arch_and_rows(parser, row_labels, brings_in):
     parser.add_argument(
-        "--arch", type=_choices_list(tuple(color_mnist.ARCHITECTURES), "architectures"), default=None,
+        "--arch", type=_choices_list(constants.ARCHITECTURES, "architectures"), default=None,
         metavar="A1,A2", help="architectures, comma-separated: mlp, conv (default: mlp,conv)",
     )
     parser.add_argument(
@@ -520,12 +538,12 @@ def _ablation_parser(subparsers):
             "  keras-avae reproduce ablation --arch mlp --rows 'AVAE (Alg. 1),AVAE delusion=sample'"
         ),
     )
-    _add_arch_and_rows(parser, ablation.ROW_LABELS, "AVAE-SS rows bring in VAE")
+    _add_arch_and_rows(parser, constants.ABLATION_ROW_LABELS, "AVAE-SS rows bring in VAE")
     _add_common_reproduction(
-        parser, ABLATION_SCALES, "runs/ablation_<scale>", epsilons=ablation.DEFAULT_EPSILONS, choices=False,
-        fid_on=ablation.DEFAULTS["fid"],
+        parser, ABLATION_SCALES, "runs/ablation_<scale>", epsilons=constants.ABLATION_EPSILONS, choices=False,
+        fid_on=constants.ABLATION_FID,
     )
-    parser.set_defaults(handler=ablation.reproduce)
+    parser.set_defaults(handler="keras_avae.experiments.ablation:reproduce")
     return parser
 
 
@@ -545,15 +563,15 @@ def _rho_sweep_parser(subparsers):
         epilog="example:\n  keras-avae reproduce rho-sweep --arch mlp --rhos 0.5,0.9,0.975,0.99",
     )
     parser.add_argument(
-        "--arch", type=_choices_list(tuple(color_mnist.ARCHITECTURES), "architectures"), default=None,
+        "--arch", type=_choices_list(constants.ARCHITECTURES, "architectures"), default=None,
         metavar="A1,A2", help="architectures, comma-separated: mlp, conv (default: mlp,conv)",
     )
     parser.add_argument(
         "--rhos", type=_rhos, default=None, metavar="R1,R2,...",
-        help=f"coupling strengths in (-1, 1) (default: {','.join(f'{r:g}' for r in rho_sweep.DEFAULT_RHOS)})",
+        help=f"coupling strengths in (-1, 1) (default: {','.join(f'{r:g}' for r in constants.DEFAULT_RHOS)})",
     )
     _add_common_reproduction(parser, TABLE1_SCALES, "runs/rho_sweep_<scale>", rho=False, se=False)
-    parser.set_defaults(handler=rho_sweep.reproduce)
+    parser.set_defaults(handler="keras_avae.experiments.rho_sweep:reproduce")
     return parser
 
 
@@ -564,7 +582,7 @@ def _celeba_parser(subparsers):
         formatter_class=_FORMATTER,
         description=(
             "Tables 2 and 3 of Cemgil et al. (2020) on 64x64 CelebA with the convnet of Appendix F:\n"
-            f"the rows {', '.join(celeba.ROW_LABELS)} (SE^L: L PGD steps per\n"
+            f"the rows {', '.join(constants.CELEBA_ROW_LABELS)} (SE^L: L PGD steps per\n"
             "training step), scored by linear probes per binary attribute at epsilon 0 and 0.1,\n"
             "time factor, MSE and FID (InceptionV3).\n\n"
             "CelebA must be prepared as a tensorflow-datasets folder (see keras_avae.datasets.celeba);\n"
@@ -583,12 +601,12 @@ def _celeba_parser(subparsers):
         "else tfds' default ~/tensorflow_datasets)",
     )
     parser.add_argument(
-        "--rows", type=_choices_list(celeba.ROW_LABELS, "rows"), default=None, metavar="R1,R2",
-        help=f"rows to run, comma-separated, from {','.join(celeba.ROW_LABELS)} (default: all; "
+        "--rows", type=_choices_list(constants.CELEBA_ROW_LABELS, "rows"), default=None, metavar="R1,R2",
+        help=f"rows to run, comma-separated, from {','.join(constants.CELEBA_ROW_LABELS)} (default: all; "
         "AVAE-SS brings in VAE)",
     )
     parser.add_argument(
-        "--attributes", type=_choices_list(celeba.CELEBA_ATTRIBUTES, "attributes"), default=None,
+        "--attributes", type=_choices_list(constants.CELEBA_ATTRIBUTES, "attributes"), default=None,
         metavar="A1,A2", help="tasks, comma-separated CelebA attributes of Table 3 (default: all 17)",
     )
     parser.add_argument(
@@ -600,16 +618,16 @@ def _celeba_parser(subparsers):
         help=f"side of the images, a multiple of 16 ({_preset_values(CELEBA_SCALES, 'image_size')})",
     )
     _add_common_reproduction(
-        parser, CELEBA_SCALES, "runs/celeba_<scale>", mnist=False, epsilons=celeba.EPSILONS,
+        parser, CELEBA_SCALES, "runs/celeba_<scale>", mnist=False, epsilons=constants.CELEBA_EPSILONS,
         fields=[field for field in _SIZE_HELP if field != "extractor_epochs"],
         extractor_default="InceptionV3 with the ImageNet weights, which Keras downloads",
     )
-    parser.set_defaults(handler=celeba.reproduce)
+    parser.set_defaults(handler="keras_avae.experiments.celeba:reproduce")
     return parser
 
 
 def _add_common_reproduction(
-    parser, scales, out_default, rho=True, se=True, mnist=True, epsilons=protocol.EPSILONS, fields=None,
+    parser, scales, out_default, rho=True, se=True, mnist=True, epsilons=constants.EPSILONS, fields=None,
     extractor_default="a ColorMNIST classifier trained on the training images, shared by all rows",
     choices=True, fid_on=True,
 ):
@@ -629,13 +647,17 @@ def _add_common_reproduction(
         group.add_argument(
             "--se-epsilon", type=_non_negative_float, default=None, metavar="EPS",
             help="L-inf radius of the SE rows' training attack, for rows that do not set their own "
-            f"(default: {protocol.SE_EPSILON})",
+            f"(default: {constants.SE_EPSILON})",
         )
     if choices:
         _add_choices(parser)
     _add_attack(parser, epsilons)
     _add_fid(parser, extractor_default, fid_on=fid_on)
-    group = _add_run(parser, out_default, "the table's figures")
+    group = _add_run(
+        parser, out_default, "the table's figures",
+        "run again the rows whose run directory already holds a finished run (metrics.json); without it "
+        "or --resume, such rows stop the command with an error before anything runs",
+    )
     _add_training(group)
 
 
@@ -674,29 +696,82 @@ def build_parser():
     _ablation_parser(experiments)
     _rho_sweep_parser(experiments)
     _celeba_parser(experiments)
+    _add_debug(parser, top=True)
+    for child in _subparsers(parser):
+        _add_debug(child)
     return parser
+
+
+DEBUG_HELP = "on an error, show the Python traceback instead of the one-line message"
+
+
+def _add_debug(parser, top=False):
+    # Accepted before the command and after it; a subcommand's default must not reset the global flag.
+    parser.add_argument("--debug", action="store_true", default=False if top else argparse.SUPPRESS, help=DEBUG_HELP)
+
+
+def _subparsers(parser):
+    """Every parser below `parser` (the commands and the experiments of `reproduce`)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                yield child
+                yield from _subparsers(child)
 
 
 def settings(args):
     """The settings a parsed command line passes to its library function (None: left to the default)."""
-    return {key: value for key, value in vars(args).items() if key not in ("command", "experiment", "handler")}
+    return {
+        key: value for key, value in vars(args).items() if key not in ("command", "experiment", "handler", "debug")
+    }
+
+
+def handler(args):
+    """The library function of a parsed command line, imported now (it loads TensorFlow)."""
+    module, _, function = args.handler.partition(":")
+    return getattr(importlib.import_module(module), function)
 
 
 def run(argv=None):
     """Parses `argv` (default `sys.argv[1:]`), runs the command and returns its result."""
     args = build_parser().parse_args(argv)
-    return args.handler(settings(args))
+    return handler(args)(settings(args))
+
+
+USER_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile)
+"""What bad input raises: a bad setting or file (ValueError; a corrupt .npz or .keras), a missing,
+existing or unreadable file or a run directory in use (OSError: FileNotFoundError, FileExistsError,
+PermissionError, ...). `main` prints them in one line; other exceptions are bugs and keep their traceback."""
+
+
+def error_line(error):
+    """The first line of `error`'s message (its type's name if it has none)."""
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
 
 
 def main(argv=None):
     """The `keras-avae` console script: runs the command; returns the exit status.
 
-    A missing data set is reported in one line, with the loader's instructions, and status 1.
+    A user error (`USER_ERRORS`: a bad setting, a missing or corrupt file, a run directory
+    that is in use or holds a finished run) is printed as one line,
+    `keras-avae: error: <message>`, on stderr, with status 1; flag errors are argparse's
+    (status 2). Ctrl-C prints one line and returns 130; the epochs `train` finished are
+    kept for `--resume`. With `--debug` both are raised with their traceback.
     """
+    args = build_parser().parse_args(argv)
     try:
-        run(argv)
-    except FileNotFoundError as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
+        handler(args)(settings(args))
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        resume = " (run it again with --resume to continue from the last finished epoch)" if args.command == "train" else ""
+        print(f"{PROG}: interrupted{resume}", file=sys.stderr)
+        return 130
+    except USER_ERRORS as error:
+        if args.debug:
+            raise
+        print(f"{PROG}: error: {error_line(error)}", file=sys.stderr)
         return 1
     return 0
 

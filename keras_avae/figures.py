@@ -35,8 +35,6 @@ import os
 
 import keras
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from keras_avae.validation import check_model, check_positive_int
 
@@ -397,6 +395,10 @@ def adversarial_examples(x, x_adversarial, predictions, labels, path, class_name
 
 
 def _new_figure(figsize):
+    # matplotlib is imported here, at the first figure, so `import keras_avae` does not load it.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=figsize, dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
     return figure

@@ -9,6 +9,8 @@ removed and the old file is left as it was.
     write_text / write_json    markdown and JSON (config.json, metrics.json, summary.md, tables)
     save_model / load_model    `.keras` archives, with clear errors for other formats and broken files
     AtomicModelCheckpoint      `keras.callbacks.ModelCheckpoint`, writing each checkpoint this way
+    AtomicBackupAndRestore     `keras.callbacks.BackupAndRestore` whose backup a kill leaves consistent
+    locked                     a run directory's lock file while a process writes there
 
 Example:
     files.write_json(out / "metrics.json", metrics)
@@ -17,10 +19,13 @@ Example:
 """
 
 import contextlib
+import importlib
 import json
 import os
+import shutil
 import stat
 import tempfile
+import time
 import zipfile
 import zlib
 
@@ -215,6 +220,7 @@ def load_model(path, **kwargs):
     Example:
         model = files.load_model("runs/avae_mlp/model.keras")
     """
+    importlib.import_module("keras_avae.models")  # registers the classes, which `import keras_avae` defers
     target = os.fsdecode(path)
     if not os.path.exists(target):
         raise FileNotFoundError(f"No model file at `path`. Received: path={target!r}")
@@ -266,3 +272,144 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
             ) from error
         if self.verbose > 0:
             io_utils.print_msg(f"\nEpoch {epoch + 1}: finished saving model to {filepath}")
+
+
+# ------------------------------------------------------------ run directories
+
+LOCK_NAME = ".lock"
+"""The lock file of a run directory in use (`locked`); it holds the owner's process id."""
+
+
+def _process_alive(pid):
+    """Whether a process with id `pid` exists (on POSIX; elsewhere any pid counts as alive)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    except OSError:  # Windows: no signal 0
+        return True
+    return True
+
+
+def _lock_owner(path):
+    """The process id written in the lock file `path`, or None (unreadable, empty or not a number)."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            return int(file.read().strip() or "x")
+    except (OSError, ValueError):
+        return None
+
+
+@contextlib.contextmanager
+def locked(folder):
+    """Holds `folder/.lock` (with this process id) while the block writes into `folder`.
+
+    The lock file is made with `O_CREAT | O_EXCL`, so of two processes that start at once
+    only one gets it. A lock left behind by a process that no longer runs (killed, or a
+    crash of the machine) is stale and taken over. The lock is removed when the block
+    ends, also on an error or Ctrl-C.
+
+    Args:
+        folder: the run directory; made if missing, and removed again if the block
+            leaves it empty (e.g. a run that stopped before writing anything).
+
+    Raises:
+        FileExistsError: `folder` is in use by another running process (or by an
+            enclosing `locked` of this one).
+
+    Example:
+        with files.locked(out):
+            train_and_write(out)
+    """
+    folder = os.fsdecode(folder)
+    created = not os.path.isdir(folder)
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, LOCK_NAME)
+    for _ in range(3):
+        try:
+            descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, _NEW_FILE_MODE)
+        except FileExistsError:
+            owner = _lock_owner(path)
+            if owner is None:  # being written this instant, or garbage: look once more, then take it
+                time.sleep(0.1)
+                owner = _lock_owner(path)
+            if owner is not None and _process_alive(owner):
+                raise FileExistsError(
+                    f"The run directory {folder} is in use by process {owner} (lock file {path}); wait for "
+                    "it to finish, or use another --out."
+                ) from None
+            _remove(path)  # stale: its process is gone
+            continue
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            file.write(f"{os.getpid()}\n")
+        break
+    else:
+        raise FileExistsError(f"Could not take the lock {path}: another process keeps taking it.")
+    try:
+        yield path
+    finally:
+        if _lock_owner(path) == os.getpid():
+            _remove(path)
+        if created and not os.listdir(folder):
+            os.rmdir(folder)
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """`keras.callbacks.BackupAndRestore` whose backup a kill at any instant leaves consistent.
+
+    Keras writes `latest.weights.h5` and then `training_metadata.json` in place, so a run
+    killed between the two (or during either) restores the weights of one epoch with the
+    epoch number of another, or cannot restore at all. Here each epoch's weights go to
+    their own file, `epoch_<n>.weights.h5`, written atomically, and only then does the
+    atomically written `training_metadata.json` name them; the previous weights are
+    removed after that. Restoring reads the weights the metadata names. At the end of
+    training the backup folder is deleted, as Keras does.
+
+    Example:
+        backup = AtomicBackupAndRestore("runs/avae_mlp/backup")
+        model.fit(x, epochs=10, callbacks=[backup])   # run again after a kill: resumes
+    """
+
+    def __init__(self, backup_dir, delete_checkpoint=True):
+        super().__init__(os.fsdecode(backup_dir), save_freq="epoch", delete_checkpoint=delete_checkpoint)
+
+    def _metadata(self):
+        path = self._training_metadata_path
+        if not os.path.isfile(path):
+            return None
+        with open(path, encoding="utf-8") as file:
+            metadata = json.load(file)
+        if not isinstance(metadata, dict) or "epoch" not in metadata or "weights" not in metadata:
+            raise ValueError(f"Not a backup of this library (no `epoch` and `weights`): {path}")
+        return metadata
+
+    def on_train_begin(self, logs=None):
+        self._load_model()
+
+    def _load_model(self):
+        metadata = self._metadata()
+        if metadata is None:
+            return
+        if not self.model.built:
+            raise ValueError(f"The model must be built before `fit` to restore the backup in {self.backup_dir}.")
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)
+        self.model.load_weights(os.path.join(self.backup_dir, metadata["weights"]))
+        self.model._initial_epoch = int(metadata["epoch"])
+
+    def _save_model(self):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        previous = self._metadata()
+        name = f"epoch_{self._current_epoch}.weights.h5"
+        _save_weights(self.model, os.path.join(self.backup_dir, name))
+        write_json(self._training_metadata_path, {"epoch": self._current_epoch, "batch": 0, "weights": name})
+        if previous is not None and previous["weights"] != name:
+            _remove(os.path.join(self.backup_dir, previous["weights"]))
+
+    def on_train_end(self, logs=None):
+        if self.delete_checkpoint and os.path.isdir(self.backup_dir):
+            shutil.rmtree(self.backup_dir)

@@ -57,7 +57,7 @@ def test_help_explains_every_flag(path, capsys):
 def test_every_flag_is_a_setting_of_the_library_function(path):
     """The CLI holds no settings of its own: each flag's name is a key of the function's defaults."""
     destinations = {a.dest for a in _subparser(path)._actions if not isinstance(a, argparse._HelpAction)}
-    assert destinations - {"handler"} <= set(SUBCOMMANDS[path])
+    assert destinations - {"handler", "debug"} <= set(SUBCOMMANDS[path])
 
 
 def test_scale_flags_document_each_preset(capsys):

@@ -25,7 +25,6 @@ import os
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_datasets as tfds
 
 from keras_avae.validation import check_positive_int, is_integer
 
@@ -332,6 +331,8 @@ def _prepared_builder(data_dir):
     resolved = _resolve_data_dir(data_dir)
     if resolved is not None and not os.path.isdir(resolved):
         raise FileNotFoundError(_missing_data_message(resolved))
+    import tensorflow_datasets as tfds  # here, so `import keras_avae` does not load it
+
     builder = tfds.builder(TFDS_NAME, data_dir=resolved)
     if not builder.is_prepared():
         raise FileNotFoundError(_missing_data_message(os.fspath(builder.data_dir)))
@@ -387,6 +388,8 @@ def _pipeline(
     drop_remainder,
 ):
     """Read, (optionally) shuffle, crop, resize and batch one split."""
+    import tensorflow_datasets as tfds
+
     read_config = tfds.ReadConfig(shuffle_seed=seed) if seed is not None else None
     dataset = builder.as_dataset(
         split=split_spec,

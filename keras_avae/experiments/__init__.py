@@ -10,25 +10,35 @@
 - `scale`: the `tiny`, `small` and `paper` presets of each command.
 """
 
-from keras_avae.experiments import (
-    ablation,
-    celeba,
-    color_mnist,
-    protocol,
-    rho_sweep,
-    scale,
-    table1,
-)
-from keras_avae.experiments.fid_scorer import FIDScorer
-from keras_avae.experiments.progress import Progress
-from keras_avae.experiments.scale import (
-    ABLATION_SCALES,
-    CELEBA_SCALES,
-    TABLE1_SCALES,
-    TRAIN_SCALES,
-    Scale,
-)
-from keras_avae.experiments.step_timer import StepTimer
+import importlib
+
+_SUBMODULES = ("ablation", "celeba", "color_mnist", "protocol", "rho_sweep", "scale", "table1")
+_ATTRIBUTES = {
+    "ABLATION_SCALES": "scale",
+    "CELEBA_SCALES": "scale",
+    "TABLE1_SCALES": "scale",
+    "TRAIN_SCALES": "scale",
+    "Scale": "scale",
+    "FIDScorer": "fid_scorer",
+    "Progress": "progress",
+    "StepTimer": "step_timer",
+}
+
+
+def __getattr__(name):
+    """Imports an experiment module on first use, so the CLI's parser loads no TensorFlow."""
+    if name in _SUBMODULES:
+        return importlib.import_module(f"keras_avae.experiments.{name}")
+    if name in _ATTRIBUTES:
+        value = getattr(importlib.import_module(f"keras_avae.experiments.{_ATTRIBUTES[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'keras_avae.experiments' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_SUBMODULES) | set(_ATTRIBUTES))
+
 
 __all__ = [
     "ABLATION_SCALES",

@@ -104,6 +104,7 @@ DEFAULTS = {
     "data": None,
     "rows": list(ROW_LABELS),
     "resume": False,
+    "overwrite": False,
 }
 """Settings of `reproduce`: those of `table1.DEFAULTS` except the choices, which each row
 fixes; FID is off by default (the study is about the encoder)."""

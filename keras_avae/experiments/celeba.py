@@ -126,6 +126,7 @@ DEFAULTS = {
     "probe_train_size": None,
     "image_size": None,
     "resume": False,
+    "overwrite": False,
 }
 """Settings of `reproduce` (see `protocol.RUN_DEFAULTS`), plus:
 
@@ -235,11 +236,17 @@ def reproduce(overrides=None):
     config["rows"] = [row["label"] for row in rows]
     out = Path(config["out"] or os.path.join("runs", f"celeba_{scale.name}"))
     config["out"] = os.fspath(out)
+    with files.locked(out):
+        return _reproduce(config, rows, base, scale, out, start)
+
+
+def _reproduce(config, rows, base, scale, out, start):
     data = load_data(config)  # fails here, before anything is trained, when CelebA is absent
     fid_scorer = fid_scorer_for(config, data["test_data"])
     progress = Progress(len(rows), verbose=config["verbose"])
     models, results = protocol.run_rows(
-        rows, base, data, networks, out, fid_scorer=fid_scorer, progress=progress, resume=config["resume"]
+        rows, base, data, networks, out, fid_scorer=fid_scorer, progress=progress, resume=config["resume"],
+        overwrite=config["overwrite"],
     )
     progress.close()
     summaries = [

@@ -25,6 +25,7 @@ Example:
 """
 
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -68,12 +69,25 @@ TRAIN_DEFAULTS = {
     "scale": "small",
     "data": None,
     "pretrained": None,
+    "resume": False,
+    "overwrite": False,
 }
 """Settings of `train` (see `protocol.RUN_DEFAULTS`), plus:
 
 - data: path of a local mnist.npz.
 - pretrained: for `model="avae_ss"`, a saved model to post-train; None trains a VAE first.
+- resume: continue an interrupted run of `out` from its last completed epoch (its
+  `backup/`, written after every epoch); with the same settings the result is that of
+  an uninterrupted run.
+- overwrite: replace a finished run (metrics.json) or an interrupted one in `out`;
+  without it, or `resume` for an interrupted one, either is an error.
 """
+
+COMMAND_SETTINGS = ("resume", "overwrite")
+"""Settings of how a command treats its run directory, not of the run: left out of config.json."""
+
+BACKUP_FOLDER = "backup"
+"""The folder of a run directory holding the training state after each epoch (`train`'s resume)."""
 
 EVALUATE_DEFAULTS = {
     "model_path": None,
@@ -103,6 +117,7 @@ EVALUATE_DEFAULTS = {
     "extractor_epochs": TRAIN_SCALES["small"].extractor_epochs,
     "figures": True,
     "verbose": 1,
+    "overwrite": False,
 }
 """Settings of `evaluate`. Defaults: probes on 10,000 training images, 2,000 test images
 attacked by the ensemble with Appendix F's 40 steps x 10 PGD restarts, FID on 2,000 images.
@@ -116,6 +131,7 @@ attacked by the ensemble with Appendix F's 40 steps x 10 PGD restarts, FID on 2,
   (`keras_avae.evaluation.RobustnessEvaluator`).
 - model_name: the row label. json: also write `report.to_json` of the results there
   (accuracies, checks, per-example records).
+- overwrite: replace an earlier evaluation in `out` (its metrics.json); without it, an error.
 """
 
 COLOR_MNIST_RANGE = (0.0, 1.0)
@@ -292,10 +308,44 @@ def train(overrides=None):
         `accuracy` (robust, task -> radius -> accuracy), `fid`, `fid_extractor`.
     """
     config = resolve_train_config(overrides)
+    out = Path(config["out"])
+    with files.locked(out):
+        return _train(config, out)
+
+
+def check_run_directory(out, overwrite, resume=False):
+    """Refuses to replace a finished run in `out` unless `overwrite`, and an interrupted one unless
+    `resume` or `overwrite`; with `overwrite`, deletes the interrupted run's backup.
+
+    Raises:
+        FileExistsError: with what is there and which flag to pass.
+    """
+    out = Path(out)
+    backup = out / BACKUP_FOLDER
+    if overwrite:
+        shutil.rmtree(backup, ignore_errors=True)
+        return
+    if (out / "metrics.json").is_file():
+        raise FileExistsError(
+            f"{out} already holds a finished run (metrics.json); pass --overwrite to replace it, or choose "
+            "another --out."
+        )
+    if backup.is_dir() and not resume:
+        raise FileExistsError(
+            f"{out} holds an interrupted run ({BACKUP_FOLDER}/); pass --resume to continue it or "
+            "--overwrite to start again."
+        )
+
+
+def _train(config, out):
+    check_run_directory(out, config["overwrite"], config["resume"])
+    resume = config["resume"]
+    config = {key: value for key, value in config.items() if key not in COMMAND_SETTINGS}
     data_path = resolve_data_path(config["data"])
     train_data, test_data = load_data(data_path, config["train_size"], config["test_size"])
     data = experiment_data(train_data, test_data, data_path)
-    out = Path(config["out"])
+    if resume and not (out / BACKUP_FOLDER).is_dir() and config["verbose"]:
+        print(f"No interrupted run in {out} to resume ({BACKUP_FOLDER}/ is absent): training from the start.")
     fid_scorer = fid_scorer_for(config, train_data, test_data, out)
     pretrained, reference = None, None
     if config["model"] == "avae_ss":
@@ -307,9 +357,17 @@ def train(overrides=None):
             }
             if config["verbose"]:
                 print(f"AVAE-SS post-trains a VAE: training one first, in {vae_config['out']}")
-            pretrained, reference = protocol.run_one(vae_config, data, networks)
+            vae_out = Path(vae_config["out"])
+            loaded = protocol._load_finished(protocol.actual_sizes(vae_config, data)) if resume else None
+            if loaded is not None:
+                pretrained, reference, _ = loaded
+            else:
+                pretrained, reference = protocol.run_one(
+                    vae_config, data, networks, backup_dir=vae_out / BACKUP_FOLDER
+                )
     model, metrics = protocol.run_one(
-        config, data, networks, fid_scorer=fid_scorer, pretrained=pretrained, reference=reference
+        config, data, networks, fid_scorer=fid_scorer, pretrained=pretrained, reference=reference,
+        backup_dir=out / BACKUP_FOLDER,
     )
     metrics["test_reconstruction_sse_255"] = metrics["test_reconstruction_sse"] * MAX_PIXEL_VALUE**2
     protocol.write_json(out / "metrics.json", metrics)
@@ -386,6 +444,13 @@ def evaluate(overrides=None):
         `robustness` the checks and per-example records.
     """
     config = resolve_evaluate_config(overrides)
+    out = Path(config["out"])
+    with files.locked(out):
+        return _evaluate(config, out)
+
+
+def _evaluate(config, out):
+    check_run_directory(out, config.pop("overwrite"))
     model = encoders.load(config["model_path"] or config["encoder"])
     if config["model_path"] and not hasattr(model, "decoder"):
         raise ValueError(
@@ -398,7 +463,7 @@ def evaluate(overrides=None):
     model_name = config["model_name"] or (type(model).__name__ if is_model else Path(source.rstrip("/")).name)
     data_path = resolve_data_path(config["data"])
     train_data, test_data = load_data(data_path, config["train_size"], config["test_size"])
-    out = Path(config["out"])
+    config = protocol.actual_sizes(config, {"num_train": len(train_data[0]), "test_data": test_data})
     evaluator = protocol.make_evaluator(
         train_data,
         test_data,

@@ -228,9 +228,9 @@ def build_model(
 
     - `"vae"`: `VAE` (eq. 2).
     - `"avae"`: `AVAE(rho=rho)` (eq. 13).
-    - `"se"`: `SmoothEncoder(rho=rho_se, epsilon=se_epsilon, attack_steps=train_attack_steps)`
+    - `"se"`: `SmoothEncoder(rho=rho_se, epsilon=se_epsilon, train_attack_steps=train_attack_steps)`
       (Algorithm 2; Table 1's SE_eps').
-    - `"seavae"`: `SEAVAE(rho, rho_se, epsilon=se_epsilon, attack_steps=train_attack_steps)` (eq. 35).
+    - `"seavae"`: `SEAVAE(rho, rho_se, epsilon=se_epsilon, train_attack_steps=train_attack_steps)` (eq. 35).
     - `"avae_ss"`: `AVAESelfSupervised.from_pretrained(pretrained, rho=rho)` (eq. 34):
       a copy of a trained model whose decoder is frozen; takes no networks.
 
@@ -275,9 +275,9 @@ def build_model(
     if name == "avae":
         kwargs["rho"] = rho
     elif name == "se":
-        kwargs.update(rho=rho_se, epsilon=se_epsilon, attack_steps=train_attack_steps)
+        kwargs.update(rho=rho_se, epsilon=se_epsilon, train_attack_steps=train_attack_steps)
     elif name == "seavae":
-        kwargs.update(rho=rho, rho_se=rho_se, epsilon=se_epsilon, attack_steps=train_attack_steps)
+        kwargs.update(rho=rho, rho_se=rho_se, epsilon=se_epsilon, train_attack_steps=train_attack_steps)
     model = MODEL_CLASSES[name](encoder, decoder, **kwargs)
     if input_shape is not None:
         model.build((None,) + tuple(input_shape))
@@ -334,7 +334,9 @@ def compile_model(model, learning_rate, jit_compile=None):
 # ----------------------------------------------------------------- training
 
 
-def train_model(model, x=None, *, epochs, batch_size, num_train=None, log_dir=None, callbacks=(), verbose=1):
+def train_model(
+    model, x=None, *, epochs, batch_size, num_train=None, log_dir=None, callbacks=(), verbose=1, backup_dir=None
+):
     """Fits `model`, timing its steps; logs to TensorBoard when `log_dir` is given.
 
     `AVAESelfSupervised` takes no data: it runs `epochs` epochs of
@@ -350,6 +352,11 @@ def train_model(model, x=None, *, epochs, batch_size, num_train=None, log_dir=No
         log_dir: TensorBoard folder, or None.
         callbacks: further callbacks, run before TensorBoard (so it sees their logs).
         verbose: `fit`'s verbosity: 0 silent, 1 progress bar, 2 one line per epoch.
+        backup_dir: if set, the training state (weights, optimizer, seed generators, epoch)
+            is backed up there after every epoch (`files.AtomicBackupAndRestore`), a backup
+            found there is restored first, so an interrupted `fit` continues from its last
+            completed epoch, and the folder is deleted when training completes. The
+            returned timings and terms then cover only the epochs run by this call.
 
     Returns:
         Dict with `train_seconds` (wall clock of `fit`), `seconds_per_step`
@@ -357,7 +364,8 @@ def train_model(model, x=None, *, epochs, batch_size, num_train=None, log_dir=No
         epoch's logs).
     """
     timer = StepTimer()
-    all_callbacks = list(callbacks) + [timer]
+    backup = [files.AtomicBackupAndRestore(backup_dir)] if backup_dir is not None else []
+    all_callbacks = backup + list(callbacks) + [timer]
     if log_dir is not None:
         all_callbacks.append(
             keras.callbacks.TensorBoard(log_dir=os.fspath(log_dir), write_graph=False, profile_batch=0)
@@ -492,7 +500,23 @@ def evaluate_model(model, test_data, evaluator, *, robust=True, fid_scorer=None)
 # --------------------------------------------------------------------- runs
 
 
-def run_one(config, data, networks, *, fid_scorer=None, pretrained=None, label=None, reference=None):
+def actual_sizes(config, data):
+    """A copy of `config` whose `train_size`, `test_size` and `attack_size` are the numbers of images
+    `data` holds (a request larger than the data set is cut to it), so config.json records what ran."""
+    config = dict(config)
+    num_test = int(len(data["test_data"][0]))
+    if config.get("train_size") is not None:
+        config["train_size"] = int(data["num_train"])
+    if config.get("test_size") is not None:
+        config["test_size"] = num_test
+    if config.get("attack_size") is not None:
+        config["attack_size"] = min(int(config["attack_size"]), num_test)
+    return config
+
+
+def run_one(
+    config, data, networks, *, fid_scorer=None, pretrained=None, label=None, reference=None, backup_dir=None
+):
     """Builds, trains, saves and evaluates one model; writes its run directory.
 
     Args:
@@ -506,10 +530,14 @@ def run_one(config, data, networks, *, fid_scorer=None, pretrained=None, label=N
         pretrained: the trained model `avae_ss` starts from.
         label: the model's name in tables (default from `DISPLAY_NAMES`).
         reference: metrics of the VAE the time factor is relative to, or None.
+        backup_dir: back up the training state there after every epoch and resume
+            from a backup found there (`train_model`).
 
     Returns:
-        `(model, metrics)`; `metrics` is also written to metrics.json.
+        `(model, metrics)`; `metrics` is also written to metrics.json. Its
+        `config` records the sizes that ran (`actual_sizes`).
     """
+    config = actual_sizes(config, data)
     out = Path(config["out"])
     out.mkdir(parents=True, exist_ok=True)
     name = check_model_name(config["model"])
@@ -536,6 +564,7 @@ def run_one(config, data, networks, *, fid_scorer=None, pretrained=None, label=N
         log_dir=out / "logs",
         callbacks=callbacks,
         verbose=config["verbose"],
+        backup_dir=backup_dir,
     )
     files.save_model(model, out / "model.keras")
     if config["verbose"]:
@@ -874,7 +903,10 @@ def run_summary(metrics):
 # ------------------------------------------------------------------- tables of runs
 
 
-def run_rows(rows, base_config, data, networks, out, *, fid_scorer=None, progress=None, prefix="", resume=False):
+def run_rows(
+    rows, base_config, data, networks, out, *, fid_scorer=None, progress=None, prefix="", resume=False,
+    overwrite=False,
+):
     """Runs `rows` in order with `run_one`; returns `(models, metrics)` keyed by row label.
 
     Each row is a dict with `label`, `model` and settings that override
@@ -887,13 +919,23 @@ def run_rows(rows, base_config, data, networks, out, *, fid_scorer=None, progres
     the same settings, and its model.keras, is loaded instead of run again; if
     only its `EVALUATION_SETTINGS` differ (e.g. an evaluation before the attack
     ensemble), the loaded model is evaluated again with the new ones.
+
+    Without `resume` or `overwrite`, a row whose run directory already holds a
+    finished run (its metrics.json) is an error, raised before anything runs.
     """
+    if not (resume or overwrite):
+        finished = [row["label"] for row in rows if (Path(out) / slug(row["label"]) / "metrics.json").is_file()]
+        if finished:
+            raise FileExistsError(
+                f"{out} already holds finished runs of {', '.join(finished)}; pass --resume to reuse them "
+                "or --overwrite to run them again."
+            )
     models, results = {}, {}
     for row in rows:
         row = dict(row)
         row_label = row.pop("label")
         pretrained_label = row.pop("pretrained", None)
-        config = {**base_config, **row, "out": os.fspath(Path(out) / slug(row_label))}
+        config = actual_sizes({**base_config, **row, "out": os.fspath(Path(out) / slug(row_label))}, data)
         if progress is not None:
             progress.start(f"{prefix}{row_label}")
         reference = results.get("VAE")

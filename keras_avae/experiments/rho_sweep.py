@@ -17,7 +17,7 @@ import os
 import time
 from pathlib import Path
 
-from keras_avae import figures
+from keras_avae import figures, files
 from keras_avae.experiments import color_mnist, protocol
 from keras_avae.experiments.scale import TABLE1_SCALES
 from keras_avae.experiments.table1 import (
@@ -39,6 +39,7 @@ DEFAULTS = {
     "data": None,
     "rhos": list(DEFAULT_RHOS),
     "resume": False,
+    "overwrite": False,
 }
 """Settings of `reproduce`: those of `table1.DEFAULTS` (same scales), with `rhos`
 (a list, or a comma-separated string, of values in (-1, 1)) instead of `rows`."""
@@ -75,6 +76,11 @@ def reproduce(overrides=None):
     out = Path(config["out"] or os.path.join("runs", f"rho_sweep_{scale.name}"))
     config["out"] = os.fspath(out)
     rows = [{"label": row_label(rho), "model": "avae", "rho": rho} for rho in config["rhos"]]
+    with files.locked(out):
+        return _sweep(config, rows, scale, out, start)
+
+
+def _sweep(config, rows, scale, out, start):
     runs, _, document = run_architectures(config, scale, rows, out, _RUN_KEYS)
     tables, figure_paths = {}, {}
     for arch, (_, results) in runs.items():

@@ -26,8 +26,7 @@ Example:
 import dataclasses
 import math
 
-from keras_avae.evaluation.engine import DEFAULT_SQUARE_QUERIES
-from keras_avae.evaluation.robustness import DEFAULT_CHECK_SIZE
+from keras_avae.constants import DEFAULT_CHECK_SIZE, DEFAULT_SQUARE_QUERIES  # light: no TensorFlow
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

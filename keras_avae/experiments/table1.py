@@ -37,7 +37,7 @@ import os
 import time
 from pathlib import Path
 
-from keras_avae import figures
+from keras_avae import figures, files
 from keras_avae.experiments import color_mnist, protocol
 from keras_avae.experiments.progress import Progress
 from keras_avae.experiments.scale import TABLE1_SCALES
@@ -94,6 +94,7 @@ DEFAULTS = {
     "data": None,
     "rows": list(ROW_LABELS),
     "resume": False,
+    "overwrite": False,
 }
 """Settings of `reproduce` (see `protocol.RUN_DEFAULTS`), plus:
 
@@ -101,6 +102,8 @@ DEFAULTS = {
 - data: path of a local mnist.npz. out: default `runs/table1_<scale>`.
 - rows: the rows to run (labels of `ROWS`); AVAE-SS brings in VAE.
 - resume: load rows already finished with the same settings instead of rerunning them.
+- overwrite: run rows whose run directory already holds a finished run again (without it, or
+  resume, such a row is an error).
 - figures: the table's figures (the rows draw none).
 """
 
@@ -180,14 +183,15 @@ def reproduce_rows(overrides, defaults, scales, select, run_keys, stem, render, 
     config["rows"] = [row["label"] for row in rows]
     out = Path(config["out"] or os.path.join("runs", f"{stem}_{scale.name}"))
     config["out"] = os.fspath(out)
-    runs, test_data, document = run_architectures(config, scale, rows, out, run_keys)
-    tables, figure_paths = {}, {}
-    for arch, (models, results) in runs.items():
-        tables[arch] = [row_summary(results[row["label"]]) for row in rows]
-        if config["figures"]:
-            figure_paths[arch] = table_figures(out / "figures", arch, models, results, test_data[0])
-    document.update(architectures=tables, figures=figure_paths, **fields, seconds=time.perf_counter() - start)
-    return protocol.write_document(out, stem, document, render)
+    with files.locked(out):
+        runs, test_data, document = run_architectures(config, scale, rows, out, run_keys)
+        tables, figure_paths = {}, {}
+        for arch, (models, results) in runs.items():
+            tables[arch] = [row_summary(results[row["label"]]) for row in rows]
+            if config["figures"]:
+                figure_paths[arch] = table_figures(out / "figures", arch, models, results, test_data[0])
+        document.update(architectures=tables, figures=figure_paths, **fields, seconds=time.perf_counter() - start)
+        return protocol.write_document(out, stem, document, render)
 
 
 def run_architectures(config, scale, rows, out, run_keys):
@@ -216,6 +220,7 @@ def run_architectures(config, scale, rows, out, run_keys):
         runs[arch] = protocol.run_rows(
             rows, base, data, color_mnist.networks, out / arch,
             fid_scorer=fid_scorer, progress=progress, prefix=f"{arch}: ", resume=config["resume"],
+            overwrite=config.get("overwrite", False),
         )
         settings[arch] = protocol.describe_settings(runs[arch][1][rows[0]["label"]])
     progress.close()

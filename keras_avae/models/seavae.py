@@ -3,7 +3,15 @@
 import keras
 
 from keras_avae.models.avae import AVAE
-from keras_avae.models.smooth_encoder import ATTACK_ARGUMENTS, ATTACK_MODES, adversarial_terms, check_attack_arguments
+from keras_avae.models.smooth_encoder import (
+    ATTACK_ARGUMENTS,
+    ATTACK_MODES,
+    DEFAULT_TRAIN_ATTACK_STEPS,
+    adversarial_terms,
+    check_attack_arguments,
+    config_with_train_attack_steps,
+    resolve_train_attack_steps,
+)
 from keras_avae.validation import check_rho
 
 
@@ -30,7 +38,9 @@ class SEAVAE(AVAE):
         rho: AVAE coupling strength in (-1, 1) (paper: 0.975).
         rho_se: coupling strength for the adversarial copy (paper: 0.95).
         epsilon: L-inf attack radius during training, >= 0.
-        attack_steps: PGD steps per training step, >= 1.
+        train_attack_steps: PGD steps per training step, >= 1. Its former name
+            `attack_steps` is still accepted (here and in saved configs) with a
+            `DeprecationWarning`.
         attack_mode: the mode the attack runs the encoder in, as `SmoothEncoder`'s.
         **kwargs: `AVAE` arguments (`coupling`, `delusion`,
             `extra_pass_statistics`, which applies to both extra passes) and
@@ -48,13 +58,16 @@ class SEAVAE(AVAE):
         rho=0.975,
         rho_se=0.95,
         epsilon=0.1,
-        attack_steps=5,
+        train_attack_steps=DEFAULT_TRAIN_ATTACK_STEPS,
         attack_mode="inference",
         **kwargs,
     ):
+        train_attack_steps = resolve_train_attack_steps(train_attack_steps, kwargs, "of `SEAVAE`")
         super().__init__(encoder, decoder, rho=rho, **kwargs)
         self.rho_se = check_rho(rho_se, "rho_se")
-        self.epsilon, self.attack_steps, self.attack_mode = check_attack_arguments(epsilon, attack_steps, attack_mode)
+        self.epsilon, self.train_attack_steps, self.attack_mode = check_attack_arguments(
+            epsilon, train_attack_steps, attack_mode
+        )
 
     @property
     def term_names(self):
@@ -66,7 +79,8 @@ class SEAVAE(AVAE):
         x_mean = self.decoder(z, training=training)
         terms = self._elbo_terms(x, x_mean, z_mean, z_log_var)
         terms.update(self._delusion_terms(z_mean, z_log_var, z, self._delusion(x_mean), training))
-        adversarial = adversarial_terms(self, x, z_mean, z_log_var, self.rho_se, False, training)
+        # Factorised posteriors for the adversarial term, as eq. (35) is written.
+        adversarial = adversarial_terms(self, x, z_mean, z_log_var, self.rho_se, tight=False, training=training)
         terms["adversarial_coupling"] = adversarial["coupling"]
         terms["adversarial_entropy"] = adversarial["aux_entropy"]
         bound = terms["elbo"] + terms["coupling"] + terms["aux_entropy"]
@@ -78,3 +92,7 @@ class SEAVAE(AVAE):
         config.update({name: getattr(self, name) for name in ATTACK_ARGUMENTS})
         config["rho_se"] = self.rho_se
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        return super().from_config(config_with_train_attack_steps(config))

@@ -1,12 +1,17 @@
 """The smooth encoder of Cemgil et al. (2020) [5], appendix C.2-C.3.1 and Algorithm 2."""
 
+import warnings
+
 import keras
 
 from keras_avae import attacks, objectives
 from keras_avae.models.vae import EXTRA_PASS_STATISTICS, VAE
 from keras_avae.validation import check_choice, check_non_negative, check_positive_int, check_rho
 
-ATTACK_ARGUMENTS = ("rho", "epsilon", "attack_steps", "attack_mode", "extra_pass_statistics")
+ATTACK_ARGUMENTS = ("rho", "epsilon", "train_attack_steps", "attack_mode", "extra_pass_statistics")
+
+DEFAULT_TRAIN_ATTACK_STEPS = 5
+"""PGD steps per training step of `SmoothEncoder` and `SEAVAE` unless given."""
 
 ATTACK_MODES = ("inference", "training")
 """The mode the training attack runs the encoder in: `"inference"` (BatchNorm's moving
@@ -14,21 +19,59 @@ statistics) or `"training"`, the mode of the bound it feeds (the batch's statist
 statistics left unchanged), so that it attacks the function the bound then scores."""
 
 
-def check_attack_arguments(epsilon, attack_steps, attack_mode):
+def check_attack_arguments(epsilon, train_attack_steps, attack_mode):
     """Checks a training attack's radius (>= 0), steps (>= 1) and mode; returns them as float, int, str."""
     return (
         check_non_negative(epsilon, "epsilon"),
-        check_positive_int(attack_steps, "attack_steps"),
+        check_positive_int(train_attack_steps, "train_attack_steps"),
         check_choice(attack_mode, ATTACK_MODES, "attack_mode"),
     )
 
 
-def adversarial_terms(model, x, z_mean, z_log_var, rho, tight, training):
+def resolve_train_attack_steps(train_attack_steps, kwargs, where):
+    """`train_attack_steps`, or the value of the deprecated `attack_steps` popped from `kwargs`.
+
+    `attack_steps` was the training attack's name before it was told apart from the
+    evaluation attack's (`RobustnessEvaluator(attack_steps=...)`). It is still read, with a
+    `DeprecationWarning`; given with a `train_attack_steps` of another value, it is refused.
+    """
+    if "attack_steps" not in kwargs:
+        return train_attack_steps
+    attack_steps = kwargs.pop("attack_steps")
+    if train_attack_steps not in (DEFAULT_TRAIN_ATTACK_STEPS, attack_steps):
+        raise ValueError(
+            "Pass `train_attack_steps` only: `attack_steps` is its deprecated name. Received: "
+            f"train_attack_steps={train_attack_steps!r}, attack_steps={attack_steps!r}"
+        )
+    warnings.warn(
+        f"`attack_steps` {where} is deprecated: it is now `train_attack_steps` (the PGD steps of the "
+        "training attack; `attack_steps` is the evaluation attack's, `RobustnessEvaluator`).",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return attack_steps
+
+
+def config_with_train_attack_steps(config):
+    """A config saved before the rename, with `attack_steps` read as `train_attack_steps`."""
+    if "attack_steps" not in config:
+        return config
+    config = dict(config)
+    kwargs = {"attack_steps": config.pop("attack_steps")}
+    config["train_attack_steps"] = resolve_train_attack_steps(
+        config.get("train_attack_steps", DEFAULT_TRAIN_ATTACK_STEPS),
+        kwargs,
+        "in a saved config (a model saved before the rename; save it again to update it)",
+    )
+    return config
+
+
+def adversarial_terms(model, x, z_mean, z_log_var, rho, *, tight, training):
     """The coupling and entropy terms for an adversarial x~ found around x.
 
     Args:
         model: the model whose encoder is attacked (has `epsilon`,
-            `attack_steps`, `attack_mode`, `extra_pass_statistics`,
+            `train_attack_steps`, `attack_mode`, `extra_pass_statistics`,
             `data_range` and `_encode`).
         x: clean inputs.
         z_mean, z_log_var: q(z|x).
@@ -47,7 +90,7 @@ def adversarial_terms(model, x, z_mean, z_log_var, rho, tight, training):
         lambda inputs: model._encode(inputs, training=attack_training, update_statistics=False),
         x,
         model.epsilon,
-        model.attack_steps,
+        model.train_attack_steps,
         rho,
         model.data_range,
     )
@@ -87,7 +130,9 @@ class SmoothEncoder(VAE):
         encoder, decoder: as for `VAE`.
         rho: coupling strength in (-1, 1) (the paper's rho_SE = 0.95).
         epsilon: L-inf attack radius during training, >= 0.
-        attack_steps: PGD steps per training step, >= 1.
+        train_attack_steps: PGD steps per training step, >= 1. Its former name
+            `attack_steps` is still accepted (here and in saved configs) with a
+            `DeprecationWarning`.
         attack_mode: `"inference"` or `"training"`, see `ATTACK_MODES`.
         extra_pass_statistics: `"update"` or `"keep"` BatchNorm's moving
             statistics on the adversarial input's pass.
@@ -104,14 +149,17 @@ class SmoothEncoder(VAE):
         decoder,
         rho=0.95,
         epsilon=0.1,
-        attack_steps=5,
+        train_attack_steps=DEFAULT_TRAIN_ATTACK_STEPS,
         attack_mode="inference",
         extra_pass_statistics="update",
         **kwargs,
     ):
+        train_attack_steps = resolve_train_attack_steps(train_attack_steps, kwargs, "of `SmoothEncoder`")
         super().__init__(encoder, decoder, **kwargs)
         self.rho = check_rho(rho)
-        self.epsilon, self.attack_steps, self.attack_mode = check_attack_arguments(epsilon, attack_steps, attack_mode)
+        self.epsilon, self.train_attack_steps, self.attack_mode = check_attack_arguments(
+            epsilon, train_attack_steps, attack_mode
+        )
         self.extra_pass_statistics = check_choice(
             extra_pass_statistics, EXTRA_PASS_STATISTICS, "extra_pass_statistics"
         )
@@ -124,7 +172,7 @@ class SmoothEncoder(VAE):
         z_mean, z_log_var = self._encode(x, training)
         z = self._reparametrise(z_mean, z_log_var)
         terms = self._elbo_terms(x, self.decoder(z, training=training), z_mean, z_log_var)
-        terms.update(adversarial_terms(self, x, z_mean, z_log_var, self.rho, True, training))
+        terms.update(adversarial_terms(self, x, z_mean, z_log_var, self.rho, tight=True, training=training))
         terms["loss"] = -(terms["elbo"] + terms["coupling"] + terms["aux_entropy"])
         return terms
 
@@ -132,3 +180,7 @@ class SmoothEncoder(VAE):
         config = super().get_config()
         config.update({name: getattr(self, name) for name in ATTACK_ARGUMENTS})
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        return super().from_config(config_with_train_attack_steps(config))

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
+from keras.src.trainers.trainer import model_supports_jit
 
 from keras_avae import distributions, files, objectives
 from keras_avae.validation import (
@@ -43,6 +44,22 @@ RANDOM_ALGORITHM = "philox"
 """The counter-based generator of the model's stateless noise. Named rather than "auto_select",
 which under XLA on a CPU picks ThreeFry, many times slower for image-sized noise such as the
 sampled delusion's (README, Speed). Without XLA "auto_select" is Philox already."""
+
+CONVOLUTION_LAYERS = (
+    keras.layers.Conv1D,
+    keras.layers.Conv2D,
+    keras.layers.Conv3D,
+    keras.layers.Conv1DTranspose,
+    keras.layers.Conv2DTranspose,
+    keras.layers.Conv3DTranspose,
+    keras.layers.DepthwiseConv1D,
+    keras.layers.DepthwiseConv2D,
+    keras.layers.SeparableConv1D,
+    keras.layers.SeparableConv2D,
+)
+"""The layers that make `compile(jit_compile="auto")` leave XLA off on a CPU-only machine: there an
+XLA-compiled conv step is ~3.5x slower than a graph step, while an MLP step is faster with XLA
+(benchmarks/train_step.py, `fit` against `fit_graph` and `hand_xla`)."""
 
 # Key of the seed generator's state in a saved model, so resumed training draws the
 # same noise as uninterrupted training.
@@ -221,6 +238,13 @@ def _check_network_output(outputs, network):
         raise ValueError(f"The decoder returned {len(outputs)} outputs; it must return one tensor, the mean of x.")
 
 
+def has_convolution(network):
+    """Whether `network` (a Keras layer or model) holds a `CONVOLUTION_LAYERS` layer at any depth."""
+    if not isinstance(network, keras.layers.Layer):
+        return False
+    return any(isinstance(layer, CONVOLUTION_LAYERS) for layer in network._flatten_layers(include_self=True))
+
+
 @contextlib.contextmanager
 def _input_errors_as_value_errors():
     """Re-raises an input check that failed inside a data pipeline as a plain `ValueError`."""
@@ -251,6 +275,12 @@ class VAE(keras.Model):
     `kl` (KL(q(z|x) || p(z))), plus each subclass's extra terms. The models
     define their own objective and trackers: `compile` takes an optimizer and
     refuses `loss` and `metrics`.
+
+    `compile(optimizer)` is fast by default: on a CPU-only machine its
+    `jit_compile="auto"` turns XLA on for networks without a convolution layer
+    and off for those with one (Keras' own "auto" turns it off for all); with a
+    GPU it is Keras' "auto". `compile(jit_compile=True/False)` overrides it, and
+    `model.jit_compile` reports the value in use (see `compile`).
 
     Every input of `fit`, `evaluate`, `predict`, the `*_on_batch` methods,
     `encode`, `encode_mean` and `reconstruct` is checked, whatever carries it
@@ -555,12 +585,30 @@ class VAE(keras.Model):
         array = self._batch_check("`x`").array(x)
         return x if isinstance(x, (np.ndarray, tf.Tensor)) else array
 
-    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, weighted_metrics=None, **kwargs):
+    def compile(
+        self,
+        optimizer="rmsprop",
+        loss=None,
+        loss_weights=None,
+        metrics=None,
+        weighted_metrics=None,
+        jit_compile="auto",
+        **kwargs,
+    ):
         """`keras.Model.compile` with an optimizer; `loss` and `metrics` are refused.
 
         The model maximises its own objective (`OBJECTIVE`) and reports its terms
         (`term_names`) through its own trackers, so a Keras loss or metric would be
         ignored; passing one raises a `ValueError` instead.
+
+        `jit_compile="auto"` (the default) is resolved per model (`resolve_jit_compile`):
+        on a CPU-only machine, where Keras' own "auto" always turns XLA off, XLA is on
+        unless the encoder or decoder holds a convolution layer (`CONVOLUTION_LAYERS`);
+        XLA makes an MLP step faster on a CPU and a conv step slower. With an
+        accelerator, a `tf.distribute` strategy or `run_eagerly=True`, "auto" is left
+        to Keras. An explicit `jit_compile=True` or `False` is kept. `model.jit_compile`
+        reports the resolved value; a saved model keeps the request (`"auto"` or the
+        explicit value), so it is resolved again where it is loaded.
         """
         given = {
             "loss": loss,
@@ -577,7 +625,31 @@ class VAE(keras.Model):
                 f"own trackers. Compile with an optimizer only, e.g. model.compile(optimizer='adam'). "
                 f"Received: {name}={value!r}"
             )
-        super().compile(optimizer=optimizer, **kwargs)
+        if isinstance(jit_compile, np.bool_):
+            jit_compile = bool(jit_compile)
+        if not (jit_compile == "auto" or isinstance(jit_compile, bool)):
+            raise ValueError(f"`jit_compile` must be True, False or 'auto'. Received: jit_compile={jit_compile!r}")
+        resolved = self.resolve_jit_compile(jit_compile, run_eagerly=kwargs.get("run_eagerly", False))
+        super().compile(optimizer=optimizer, jit_compile=resolved, **kwargs)
+        # Keras saves the resolved value; keep the request, so a loaded model resolves it anew.
+        self._compile_config.config["jit_compile"] = jit_compile
+
+    def resolve_jit_compile(self, jit_compile="auto", run_eagerly=False):
+        """What `compile(jit_compile=...)` passes on to Keras: True, False, or "auto" for Keras to resolve.
+
+        An explicit True or False is returned as it is. "auto" stays "auto" (Keras'
+        rule) with `run_eagerly`, with a `tf.distribute` strategy, or when a device
+        other than the CPU is present (`tf.config.list_physical_devices()`: a GPU, a
+        TPU). On a CPU-only machine it is True when the networks hold no convolution
+        layer (`has_convolution`) and Keras supports XLA for all their layers, else False.
+        """
+        if jit_compile != "auto" or run_eagerly or self._distribute_strategy:
+            return jit_compile
+        if any(device.device_type != "CPU" for device in tf.config.list_physical_devices()):
+            return "auto"
+        if has_convolution(self.encoder) or has_convolution(self.decoder):
+            return False
+        return model_supports_jit(self)
 
     def compile_from_config(self, config):
         """Compiles a loaded model as it was saved, as `keras.Model.compile_from_config` does.

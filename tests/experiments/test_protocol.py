@@ -19,8 +19,8 @@ IMAGE_SHAPE = (6, 6, 1)
     [
         ("vae", keras_avae.VAE, {"obs_var": 0.3}),
         ("avae", keras_avae.AVAE, {"rho": 0.9, "obs_var": 0.3}),
-        ("se", keras_avae.SmoothEncoder, {"rho": 0.8, "epsilon": 0.2, "attack_steps": 3}),
-        ("seavae", keras_avae.SEAVAE, {"rho": 0.9, "rho_se": 0.8, "epsilon": 0.2, "attack_steps": 3}),
+        ("se", keras_avae.SmoothEncoder, {"rho": 0.8, "epsilon": 0.2, "train_attack_steps": 3}),
+        ("seavae", keras_avae.SEAVAE, {"rho": 0.9, "rho_se": 0.8, "epsilon": 0.2, "train_attack_steps": 3}),
     ],
 )
 def test_build_model_by_name(name, model_class, expected):

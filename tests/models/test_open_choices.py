@@ -146,8 +146,8 @@ def test_no_gradient_reaches_the_decoder_through_a_sampled_delusion(make_network
     "cls, kwargs",
     [
         (keras_avae.AVAE, {}),
-        (keras_avae.SmoothEncoder, {"epsilon": 0.1, "attack_steps": 2}),
-        (keras_avae.SEAVAE, {"epsilon": 0.1, "attack_steps": 2}),
+        (keras_avae.SmoothEncoder, {"epsilon": 0.1, "train_attack_steps": 2}),
+        (keras_avae.SEAVAE, {"epsilon": 0.1, "train_attack_steps": 2}),
     ],
     ids=["avae", "se", "seavae"],
 )
@@ -195,7 +195,7 @@ def test_kept_statistics_give_the_same_terms_and_gradients():
 def test_training_attack_sees_the_encoder_in_the_chosen_mode(monkeypatch, mode, attack_training):
     images = _bn_images()
     model = _built(
-        keras_avae.SmoothEncoder, _bn_networks(), images, epsilon=0.1, attack_steps=2,
+        keras_avae.SmoothEncoder, _bn_networks(), images, epsilon=0.1, train_attack_steps=2,
         attack_mode=mode, extra_pass_statistics="keep",
     )
     seen = []
@@ -208,7 +208,7 @@ def test_training_attack_sees_the_encoder_in_the_chosen_mode(monkeypatch, mode, 
     monkeypatch.setattr(model, "_encode", recording)
     before = _moving_statistics(model)
     z_mean, z_log_var = encode(images, training=False)
-    smooth_encoder.adversarial_terms(model, images, z_mean, z_log_var, model.rho, True, True)
+    smooth_encoder.adversarial_terms(model, images, z_mean, z_log_var, model.rho, tight=True, training=True)
     attack_calls, bound_call = seen[:-1], seen[-1]
     assert attack_calls and all(call == (attack_training, False) for call in attack_calls)
     assert bound_call == (True, False)
@@ -222,7 +222,7 @@ def test_training_mode_attack_attacks_the_bounds_function():
     images = _bn_images(32)
     raised = {}
     for mode in ("inference", "training"):
-        model = _built(keras_avae.SmoothEncoder, _bn_networks(), images, epsilon=0.2, attack_steps=10, attack_mode=mode)
+        model = _built(keras_avae.SmoothEncoder, _bn_networks(), images, epsilon=0.2, train_attack_steps=10, attack_mode=mode)
         model.encoder.layers[2].moving_mean.assign(tf.fill((8,), 3.0))  # inference stats far from the batch's
         z = model._encode(images, training=True, update_statistics=False)
         adversarial = keras_avae.attacks.representation_attack(

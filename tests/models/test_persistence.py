@@ -15,11 +15,11 @@ MODELS = {
         *networks, rho=0.9, seed=3, coupling="joint", delusion="mean", extra_pass_statistics="keep"
     ),
     "smooth_encoder": lambda networks: keras_avae.SmoothEncoder(
-        *networks, rho=0.9, epsilon=0.05, attack_steps=2, seed=3, attack_mode="training",
+        *networks, rho=0.9, epsilon=0.05, train_attack_steps=2, seed=3, attack_mode="training",
         extra_pass_statistics="keep",
     ),
     "seavae": lambda networks: keras_avae.SEAVAE(
-        *networks, rho=0.9, rho_se=0.8, epsilon=0.05, attack_steps=2, seed=3, attack_mode="training",
+        *networks, rho=0.9, rho_se=0.8, epsilon=0.05, train_attack_steps=2, seed=3, attack_mode="training",
         coupling="joint", delusion="mean",
     ),
     "self_supervised": lambda networks: keras_avae.AVAESelfSupervised(

@@ -7,7 +7,7 @@ import keras_avae
 
 
 def test_fit_reports_both_couplings(make_networks, images):
-    model = keras_avae.SEAVAE(*make_networks(), epsilon=0.1, attack_steps=2, seed=0)
+    model = keras_avae.SEAVAE(*make_networks(), epsilon=0.1, train_attack_steps=2, seed=0)
     model.compile(optimizer="adam")
     history = model.fit(images, epochs=1, batch_size=8, verbose=0).history
     assert set(history) == {
@@ -17,7 +17,7 @@ def test_fit_reports_both_couplings(make_networks, images):
 
 
 def test_loss_is_the_negative_of_eq_35(make_networks, images):
-    model = keras_avae.SEAVAE(*make_networks(), rho=0.9, rho_se=0.8, epsilon=0.05, attack_steps=2, seed=0)
+    model = keras_avae.SEAVAE(*make_networks(), rho=0.9, rho_se=0.8, epsilon=0.05, train_attack_steps=2, seed=0)
     model(images[:1])
     t = {k: v.numpy() for k, v in model._terms(images).items()}
     bound = t["elbo"] + t["coupling"] + t["aux_entropy"] + t["adversarial_coupling"] + t["adversarial_entropy"]

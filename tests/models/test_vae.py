@@ -8,6 +8,7 @@ import tensorflow_probability as tfp
 
 import keras_avae
 from keras_avae import objectives
+from keras_avae.models.vae import has_convolution
 
 VAE_TERMS = {"loss", "elbo", "reconstruction", "kl"}
 
@@ -20,8 +21,14 @@ def _fitted(model, images, **compile_kwargs):
 
 @pytest.mark.parametrize(
     "compile_kwargs",
-    [{"run_eagerly": True}, {}, {"jit_compile": True}, {"jit_compile": True, "steps_per_execution": 2}],
-    ids=["eager", "graph", "xla", "xla-steps"],
+    [
+        {"run_eagerly": True},
+        {"jit_compile": False},
+        {},
+        {"jit_compile": True},
+        {"jit_compile": True, "steps_per_execution": 2},
+    ],
+    ids=["eager", "graph", "auto", "xla", "xla-steps"],
 )
 def test_fit_reports_every_term(make_networks, images, compile_kwargs):
     history = _fitted(keras_avae.VAE(*make_networks(), seed=0), images, **compile_kwargs)
@@ -192,3 +199,80 @@ def test_pixels_outside_the_declared_range_are_refused(make_networks, images):
 def test_sample_before_build_is_refused(make_networks):
     with pytest.raises(ValueError, match="`sample` needs a built model"):
         keras_avae.VAE(*make_networks()).sample(2)
+
+
+# ------------------------------------------------------------- jit_compile="auto"
+
+CPU_ONLY = all(device.device_type == "CPU" for device in tf.config.list_physical_devices())
+cpu_only = pytest.mark.skipif(not CPU_ONLY, reason='with an accelerator "auto" is left to Keras')
+
+
+def _conv_networks(image_shape=(6, 6, 1), latent_dim=3):
+    """A conv encoder whose Conv2D sits in a nested model, and a Conv2DTranspose decoder."""
+    features = keras.Sequential([keras.Input(image_shape), keras.layers.Conv2D(2, 3, padding="same")])
+    inputs = keras.Input(image_shape)
+    encoded = keras.layers.Dense(2 * latent_dim)(keras.layers.Flatten()(features(inputs)))
+    encoder = keras.Model(inputs, encoded)
+    decoder = keras.Sequential(
+        [
+            keras.Input((latent_dim,)),
+            keras.layers.Dense(int(np.prod(image_shape))),
+            keras.layers.Reshape(image_shape),
+            keras.layers.Conv2DTranspose(1, 3, padding="same", activation="sigmoid"),
+        ]
+    )
+    return encoder, decoder
+
+
+def test_has_convolution_walks_nested_networks(make_networks):
+    encoder, decoder = _conv_networks()
+    assert has_convolution(encoder)
+    assert has_convolution(decoder)
+    assert not any(map(has_convolution, make_networks()))
+    for layer in (keras.layers.DepthwiseConv2D(3), keras.layers.SeparableConv1D(2, 3), keras.layers.Conv3D(2, 3)):
+        assert has_convolution(keras.Sequential([layer]))
+
+
+@cpu_only
+def test_auto_jit_compile_is_xla_for_an_mlp_only(make_networks):
+    mlp = keras_avae.VAE(*make_networks())
+    mlp.compile(optimizer="adam")
+    assert mlp.jit_compile is True
+    conv = keras_avae.VAE(*_conv_networks())
+    conv.compile(optimizer="adam")
+    assert conv.jit_compile is False
+    eager = keras_avae.AVAE(*make_networks())
+    eager.compile(optimizer="adam", run_eagerly=True)
+    assert eager.jit_compile is False
+
+
+@pytest.mark.parametrize("jit_compile", [True, False])
+def test_explicit_jit_compile_is_kept(make_networks, jit_compile):
+    for networks in (make_networks(), _conv_networks()):
+        model = keras_avae.VAE(*networks)
+        model.compile(optimizer="adam", jit_compile=jit_compile)
+        assert model.jit_compile is jit_compile
+        assert model.get_compile_config()["jit_compile"] is jit_compile
+
+
+def test_bad_jit_compile_is_refused(make_networks):
+    with pytest.raises(ValueError, match="`jit_compile` must be True, False or 'auto'"):
+        keras_avae.VAE(*make_networks()).compile(optimizer="adam", jit_compile="xla")
+
+
+@cpu_only
+@pytest.mark.parametrize(
+    "networks, jit_compile, expected",
+    [("mlp", "auto", True), ("conv", "auto", False), ("mlp", False, False), ("conv", True, True)],
+)
+def test_jit_compile_survives_saving(make_networks, images, tmp_path, networks, jit_compile, expected):
+    model = keras_avae.VAE(*(make_networks() if networks == "mlp" else _conv_networks()), seed=0)
+    model.compile(optimizer="adam", jit_compile=jit_compile)
+    model.fit(images, epochs=1, batch_size=16, verbose=0)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert model.jit_compile is loaded.jit_compile is expected
+    # The request is saved, so "auto" is resolved again where the model is loaded.
+    assert loaded.get_compile_config()["jit_compile"] == jit_compile
+    assert set(loaded.fit(images, epochs=1, batch_size=16, verbose=0).history) == VAE_TERMS

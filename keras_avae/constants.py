@@ -1,0 +1,102 @@
+"""Names and defaults that light modules need without importing TensorFlow.
+
+`keras-avae --help` (keras_avae/cli.py) and the scale presets
+(keras_avae/experiments/scale.py) show these values; their homes, the modules
+that use them, import TensorFlow. Each is stated here once more, and
+tests/test_constants.py checks that it equals its home's constant.
+"""
+
+MODEL_NAMES = ("vae", "avae", "se", "seavae", "avae_ss")
+"""`keras_avae.experiments.protocol.MODEL_NAMES`."""
+
+RHO = 0.975
+"""`protocol.RHO` (Table 1 caption)."""
+
+RHO_SE = 0.95
+"""`protocol.RHO_SE` (Table 1 caption)."""
+
+SE_EPSILON = 0.1
+"""`protocol.SE_EPSILON`."""
+
+CHOICE_VALUES = {
+    "posterior_sampling": ("std", "variance"),
+    "coupling": ("factorised", "joint"),
+    "delusion": ("mean", "sample"),
+    "extra_pass_statistics": ("update", "keep"),
+    "attack_mode": ("inference", "training"),
+}
+"""`protocol.CHOICE_VALUES`: the paper's open choices and their values."""
+
+EPSILONS = (0.0, 0.1, 0.2)
+"""`protocol.EPSILONS` (Table 1's radii)."""
+
+ATTACKS = ("pgd", "apgd_ce", "apgd_dlr_targeted", "square")
+"""`keras_avae.evaluation.engine.ATTACKS`."""
+
+ENSEMBLES = {"standard": ATTACKS, "pgd": ("pgd",)}
+"""`engine.ENSEMBLES`."""
+
+PGD_LOSSES = ("cross_entropy", "margin", "targeted_margin")
+"""The names of `engine.PGD_LOSSES`."""
+
+DEFAULT_SQUARE_QUERIES = 1000
+"""`engine.DEFAULT_SQUARE_QUERIES`."""
+
+DEFAULT_CHECK_SIZE = 100
+"""`keras_avae.evaluation.robustness.DEFAULT_CHECK_SIZE`."""
+
+ARCHITECTURES = ("mlp", "conv")
+"""The names of `keras_avae.experiments.color_mnist.ARCHITECTURES`."""
+
+EVALUATE_DEFAULTS = {
+    "train_size": 10000,
+    "test_size": 2000,
+    "attack_steps": 40,
+    "restarts": 10,
+    "batch_size": 256,
+    "square_queries": DEFAULT_SQUARE_QUERIES,
+    "check_size": DEFAULT_CHECK_SIZE,
+    "fid_samples": 2000,
+    "extractor_epochs": 3,
+}
+"""The sizes among `color_mnist.EVALUATE_DEFAULTS`."""
+
+TABLE1_ROW_LABELS = ("VAE", "SE_0.1", "SE_0.2", "AVAE", "SE_0.1-AVAE", "SE_0.2-AVAE", "AVAE-SS")
+"""`keras_avae.experiments.table1.ROW_LABELS`."""
+
+ABLATION_ROW_LABELS = (
+    "VAE",
+    "AVAE (Alg. 1)",
+    "AVAE posterior=variance",
+    "AVAE coupling=joint",
+    "AVAE delusion=sample",
+    "AVAE statistics=keep",
+    "AVAE-SS (Alg. 4)",
+    "AVAE-SS coupling=joint",
+    "AVAE-SS coupling=joint delusion=sample",
+    "SE_0.1",
+    "SE_0.1 attack=training",
+    "SE_0.1 statistics=keep",
+)
+"""`keras_avae.experiments.ablation.ROW_LABELS`."""
+
+ABLATION_EPSILONS = (0.0, 0.05, 0.1, 0.2)
+"""`ablation.DEFAULT_EPSILONS`."""
+
+ABLATION_FID = False
+"""`ablation.DEFAULTS["fid"]`."""
+
+DEFAULT_RHOS = (0.5, 0.8, 0.9, 0.95, 0.975, 0.99)
+"""`keras_avae.experiments.rho_sweep.DEFAULT_RHOS`."""
+
+CELEBA_ROW_LABELS = ("VAE", "AVAE", "SE^5", "SE^20", "SE^5-AVAE", "AVAE-SS")
+"""`keras_avae.experiments.celeba.ROW_LABELS`."""
+
+CELEBA_ATTRIBUTES = (
+    "Bald", "Mustache", "Eyeglasses", "Necklace", "Smiling", "Lipstick", "Bangs", "Black Hair", "Blond Hair",
+    "Brown Hair", "Gender", "Beard", "Straight Hair", "Wavy Hair", "Earrings", "Hat", "Necktie",
+)
+"""`keras_avae.datasets.celeba.CELEBA_ATTRIBUTES` (Table 3's tasks)."""
+
+CELEBA_EPSILONS = (0.0, 0.1)
+"""`keras_avae.experiments.celeba.EPSILONS`."""

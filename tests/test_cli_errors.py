@@ -1,0 +1,268 @@
+"""Tests for keras_avae/cli.py's handling of bad input and of run directories (issue "no silent bad
+input, no lost file"): one-line errors and --debug, locks, --overwrite, `train --resume` after a kill,
+and `--help` without TensorFlow."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from keras_avae import cli, files
+
+REPO = Path(__file__).resolve().parents[1]
+FAST = ["--no-fid", "--no-figures", "--no-robustness", "--verbose", "0"]
+
+
+@pytest.fixture
+def fake_mnist(tmp_path, write_fake_mnist):
+    return write_fake_mnist(tmp_path / "mnist.npz", 80, 40)
+
+
+def _tiny_train(data, out, *extra):
+    return ["train", "--model", "vae", "--scale", "tiny", "--data", str(data), "--out", str(out), *FAST, *extra]
+
+
+def _error_line(capsys):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    return err[0]
+
+
+# ------------------------------------------------------------ one-line errors
+
+
+def test_corrupt_data_file_is_one_line_and_status_1(tmp_path, capsys):
+    bad = tmp_path / "mnist.npz"
+    bad.write_bytes(b"not a zip archive at all")
+    assert cli.main(_tiny_train(bad, tmp_path / "run")) == 1
+    line = _error_line(capsys)
+    assert line.startswith("keras-avae: error: ") and "mnist.npz" in line
+
+
+def test_corrupt_model_file_is_one_line_and_status_1(tmp_path, fake_mnist, capsys):
+    model = tmp_path / "model.keras"
+    model.write_bytes(b"PK\x03\x04 truncated")
+    assert cli.main(["evaluate", str(model), "--data", str(fake_mnist), "--out", str(tmp_path / "e")]) == 1
+    line = _error_line(capsys)
+    assert line.startswith("keras-avae: error: ") and "not a valid .keras archive" in line
+
+
+def test_a_missing_model_file_is_one_line(tmp_path, capsys):
+    assert cli.main(["evaluate", str(tmp_path / "absent.keras"), "--out", str(tmp_path / "e")]) == 1
+    assert _error_line(capsys).startswith("keras-avae: error: ")
+
+
+def test_a_bad_setting_from_the_library_is_one_line(capsys):
+    assert cli.main(["evaluate"]) == 1  # neither MODEL nor --encoder: the library's ValueError
+    assert _error_line(capsys).startswith("keras-avae: error: Give exactly one of `model_path`")
+
+
+@pytest.mark.parametrize("position", ["before", "after"])
+def test_debug_shows_the_traceback(tmp_path, position):
+    argv = ["train", "--scale", "tiny", "--data", str(tmp_path / "absent.npz"), "--out", str(tmp_path / "run")]
+    argv = ["--debug", *argv] if position == "before" else [*argv, "--debug"]
+    with pytest.raises(FileNotFoundError, match="MNIST file not found"):
+        cli.main(argv)
+
+
+def test_every_subcommand_accepts_debug():
+    for argv in (["evaluate", "m.keras"], ["reproduce", "table1"], ["reproduce", "ablation"],
+                 ["reproduce", "rho-sweep"], ["reproduce", "celeba"]):
+        assert cli.build_parser().parse_args([*argv, "--debug"]).debug is True
+        assert cli.build_parser().parse_args(argv).debug is False
+
+
+def test_negative_seed_is_refused_by_the_parser(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.build_parser().parse_args(["train", "--seed", "-5"])
+    assert exit_info.value.code == 2
+    assert "argument --seed: must be an integer >= 0, got -5" in capsys.readouterr().err
+
+
+def test_config_records_the_images_used_not_the_request(tmp_path, fake_mnist):
+    out = tmp_path / "run"
+    assert cli.main(_tiny_train(fake_mnist, out, "--train-size", "99999999", "--test-size", "99999")) == 0
+    config = json.loads((out / "config.json").read_text())
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (config["train_size"], config["test_size"]) == (80, 40)
+    assert (metrics["config"]["train_size"], metrics["num_train"]) == (80, 80)
+
+
+# ------------------------------------------------------------ run directories
+
+
+def test_a_run_directory_in_use_is_refused(tmp_path, fake_mnist, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (out / files.LOCK_NAME).write_text(f"{other.pid}\n")
+        assert cli.main(_tiny_train(fake_mnist, out)) == 1
+        line = _error_line(capsys)
+        assert f"is in use by process {other.pid}" in line
+        assert not (out / "metrics.json").exists()
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_a_stale_lock_is_taken_over_and_removed_at_the_end(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / files.LOCK_NAME).write_text(f"{dead.pid}\n")
+    with files.locked(folder) as path:
+        assert Path(path).read_text().strip() == str(os.getpid())
+        with pytest.raises(FileExistsError, match="in use by process"):
+            with files.locked(folder):
+                pass
+    assert not (folder / files.LOCK_NAME).exists()
+
+
+def test_the_lock_is_removed_on_an_error(tmp_path):
+    with pytest.raises(RuntimeError):
+        with files.locked(tmp_path / "run"):
+            raise RuntimeError("boom")
+    assert not (tmp_path / "run" / files.LOCK_NAME).exists()
+
+
+def test_a_finished_run_is_not_overwritten_without_overwrite(tmp_path, fake_mnist, capsys):
+    out = tmp_path / "run"
+    assert cli.main(_tiny_train(fake_mnist, out)) == 0
+    before = (out / "metrics.json").read_bytes()
+    capsys.readouterr()
+    assert cli.main(_tiny_train(fake_mnist, out, "--seed", "1")) == 1
+    assert "already holds a finished run (metrics.json); pass --overwrite" in _error_line(capsys)
+    assert (out / "metrics.json").read_bytes() == before
+    assert not (out / files.LOCK_NAME).exists()
+    assert cli.main(_tiny_train(fake_mnist, out, "--seed", "1", "--overwrite")) == 0
+    assert json.loads((out / "metrics.json").read_text())["config"]["seed"] == 1
+
+
+def test_reproduce_refuses_finished_rows_without_resume_or_overwrite(tmp_path, fake_mnist, capsys):
+    out = tmp_path / "table"
+    (out / "mlp" / "VAE").mkdir(parents=True)
+    (out / "mlp" / "VAE" / "metrics.json").write_text("{}")
+    argv = ["reproduce", "table1", "--scale", "tiny", "--arch", "mlp", "--rows", "VAE", "--data", str(fake_mnist),
+            "--out", str(out), "--no-fid", "--no-figures", "--verbose", "0"]
+    assert cli.main(argv) == 1
+    assert "already holds finished runs of VAE; pass --resume to reuse them or --overwrite" in _error_line(capsys)
+    assert (out / "mlp" / "VAE" / "metrics.json").read_text() == "{}"
+
+
+def test_evaluate_refuses_an_earlier_evaluation_without_overwrite(tmp_path, capsys):
+    out = tmp_path / "evaluation"
+    out.mkdir()
+    (out / "metrics.json").write_text("{}")
+    assert cli.main(["evaluate", str(tmp_path / "model.keras"), "--out", str(out)]) == 1
+    assert "pass --overwrite" in _error_line(capsys)
+
+
+# ------------------------------------------------------------ train --resume
+
+_STALL_AFTER_FIRST_EPOCH = """
+import sys, time
+import keras
+from keras_avae.experiments import protocol
+
+class Stall(keras.callbacks.Callback):  # runs after the backup callback: epoch 1 is backed up
+    def on_epoch_end(self, epoch, logs=None):
+        time.sleep(600)
+
+train_model = protocol.train_model
+protocol.train_model = lambda *args, callbacks=(), **kwargs: train_model(*args, callbacks=[*callbacks, Stall()], **kwargs)
+from keras_avae.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _weights(path):
+    return [np.asarray(w) for w in files.load_model(path).weights]
+
+
+@pytest.mark.large
+def test_train_resume_after_a_kill_gives_the_uninterrupted_result(tmp_path, fake_mnist, capsys):
+    argv = ["train", "--model", "avae", "--scale", "tiny", "--epochs", "4", "--data", str(fake_mnist), *FAST]
+    killed = tmp_path / "killed"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen(
+        [sys.executable, "-c", _STALL_AFTER_FIRST_EPOCH, *argv, "--out", str(killed)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    metadata = killed / "backup" / "training_metadata.json"
+    try:
+        deadline = time.monotonic() + 240
+        while not metadata.is_file():
+            assert process.poll() is None, process.stderr.read().decode()[-2000:]
+            assert time.monotonic() < deadline, "no backup after 240 s"
+            time.sleep(0.2)
+        time.sleep(0.5)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    assert json.loads(metadata.read_text())["epoch"] == 1
+    assert (killed / files.LOCK_NAME).exists() and not (killed / "model.keras").exists()
+
+    assert cli.main([*argv, "--out", str(killed)]) == 1  # without --resume: refused, backup kept
+    assert "interrupted run (backup/); pass --resume" in capsys.readouterr().err
+    assert cli.main([*argv, "--out", str(killed), "--resume"]) == 0  # takes over the dead process's lock
+    assert not (killed / "backup").exists() and not (killed / files.LOCK_NAME).exists()
+
+    whole = tmp_path / "whole"
+    assert cli.main([*argv, "--out", str(whole)]) == 0
+    resumed, uninterrupted = _weights(killed / "model.keras"), _weights(whole / "model.keras")
+    assert len(resumed) == len(uninterrupted)
+    for a, b in zip(resumed, uninterrupted):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    metrics = [json.loads((folder / "metrics.json").read_text()) for folder in (killed, whole)]
+    assert (metrics[0]["train_steps"], metrics[1]["train_steps"]) == (12, 16)  # resumed: epochs 2-4 only
+    terms = [document["train_terms"] for document in metrics]
+    assert terms[0].keys() == terms[1].keys()
+    for name in terms[1]:
+        assert terms[0][name] == pytest.approx(terms[1][name], rel=1e-5, abs=1e-6), name
+
+
+# ------------------------------------------------------------ lazy imports
+
+
+def _modules_after(code):
+    result = subprocess.run(
+        [sys.executable, "-c", code + "\nimport sys, json\nprint(json.dumps(sorted(sys.modules)))"],
+        capture_output=True, text=True, timeout=300, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return set(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+def test_help_of_every_command_imports_no_tensorflow():
+    code = """
+import contextlib, io
+from keras_avae import cli
+for argv in ([], ["train"], ["evaluate"], ["reproduce"], ["reproduce", "table1"], ["reproduce", "ablation"],
+             ["reproduce", "rho-sweep"], ["reproduce", "celeba"]):
+    with contextlib.redirect_stdout(io.StringIO()) as text:
+        try:
+            cli.main([*argv, "--help"])
+        except SystemExit as exit:
+            assert exit.code == 0, argv
+    assert text.getvalue().startswith("usage: keras-avae"), argv
+"""
+    modules = _modules_after(code)
+    assert "keras_avae.cli" in modules
+    assert not {"tensorflow", "keras", "tensorflow_datasets", "matplotlib"} & modules
+
+
+def test_import_keras_avae_loads_no_datasets_library_or_matplotlib():
+    modules = _modules_after("import keras_avae")
+    assert not {"tensorflow", "tensorflow_datasets", "matplotlib"} & modules
+    # Keras itself imports matplotlib (keras.src.visualization); tensorflow_datasets waits for CelebA.
+    modules = _modules_after("import keras_avae\nkeras_avae.VAE\nimport keras_avae.datasets, keras_avae.figures")
+    assert "keras_avae.datasets.celeba" in modules and "keras_avae.figures" in modules
+    assert "tensorflow_datasets" not in modules
