@@ -44,20 +44,4 @@ def __dir__():
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "RobustnessEvaluator",
-    "VAE",
-    "AVAE",
-    "AVAESelfSupervised",
-    "SmoothEncoder",
-    "SEAVAE",
-    "architectures",
-    "attacks",
-    "callbacks",
-    "datasets",
-    "distributions",
-    "evaluation",
-    "files",
-    "metrics",
-    "objectives",
-]
+__all__ = [*_ATTRIBUTES, *_SUBMODULES]
