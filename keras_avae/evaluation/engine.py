@@ -402,6 +402,7 @@ def run_ensemble(
     square_queries=DEFAULT_SQUARE_QUERIES,
     seed=0,
     only=None,
+    clean=None,
 ):
     """Runs the attacks in order, each on the examples still robust; the per-example worst case.
 
@@ -419,12 +420,16 @@ def run_ensemble(
         seed: seed of every random start.
         only: optional `(N,)` bool, the examples to attack (the others keep
             their clean verdict, as if attacked and not broken).
+        clean: optional `(N,)` bool, which examples the classifier gets right
+            at x, when the caller knows it (else predicted here).
 
     Returns:
         An `Outcome`.
     """
-    clean_wrong, _ = judge(tf.constant(classifier.predict(x)), tf.constant(y))
-    robust = ~clean_wrong.numpy()
+    if clean is None:
+        clean_wrong, _ = judge(tf.constant(classifier.predict(x)), tf.constant(y))
+        clean = ~clean_wrong.numpy()
+    robust = np.array(clean, bool, copy=True)
     records = [{"attack": "clean"} if not ok else None for ok in robust]
     adversarial = np.array(x, np.float32, copy=True)
     outcome = Outcome(robust, records, adversarial)

@@ -291,16 +291,16 @@ class RobustnessEvaluator:
         """Fills `results` for one task: accuracies, records, broken_by, seconds, checks."""
         clean_wrong, _ = engine.judge(tf.constant(classifier.predict(x)), tf.constant(y))
         clean = ~clean_wrong.numpy()
-        raw = {0.0: clean}
+        raw_accuracy = {0.0: float(np.mean(clean))}
         raw_records = {0.0: [None if ok else {"attack": "clean"} for ok in clean]}
         seconds = collections.Counter()
         task_checks = []
         violations = []
         for epsilon in (e for e in self.epsilons if e > 0):
-            outcome = self._ensemble(classifier, x, y, epsilon)
+            outcome = self._ensemble(classifier, x, y, epsilon, clean=clean)
             if self.checks:
                 task_checks.extend(self._effort_and_black_box(classifier, x, y, epsilon, outcome, task))
-            raw[epsilon] = outcome.robust
+            raw_accuracy[epsilon] = float(np.mean(outcome.robust))
             raw_records[epsilon] = [
                 record if record is None or record["attack"] == "clean" else {**record, "epsilon": epsilon}
                 for record in outcome.records
@@ -308,19 +308,15 @@ class RobustnessEvaluator:
             violations.extend(outcome.violations)
             seconds.update(outcome.seconds)
         # An adversarial input found at a smaller radius lies in every larger ball.
-        survivors = np.ones(len(x), bool)
         accuracy, records, broken_by = {}, {}, {}
         carried = [None] * len(x)
-        for epsilon in sorted(raw):
-            own = raw_records[epsilon]
-            merged = [own[i] if carried[i] is None else carried[i] for i in range(len(x))]
-            survivors &= raw[epsilon]
-            carried = merged
-            accuracy[epsilon] = float(np.mean(survivors))
-            records[epsilon] = merged
-            broken_by[epsilon] = dict(collections.Counter(r["attack"] for r in merged if r is not None))
+        for epsilon in sorted(raw_records):
+            carried = [old if old is not None else new for old, new in zip(carried, raw_records[epsilon])]
+            records[epsilon] = carried
+            accuracy[epsilon] = float(np.mean([record is None for record in carried]))
+            broken_by[epsilon] = dict(collections.Counter(r["attack"] for r in carried if r is not None))
         if self.checks:
-            task_checks.insert(0, checks_lib.monotone({e: float(np.mean(m)) for e, m in raw.items()}, task, self.tolerance))
+            task_checks.insert(0, checks_lib.monotone(raw_accuracy, task, self.tolerance))
             task_checks.append(checks_lib.in_ball(violations, task))
             task_checks.append(self._huge_epsilon(classifier, x, y, task))
         results[task] = accuracy
