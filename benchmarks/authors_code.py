@@ -28,8 +28,8 @@ google-deepmind/deepmind-research, folder `avae/`. This script:
 5. wraps the networks in `keras_avae.AVAE` (or `VAE`) with the `rho` and
    `obs_var` they were trained with, saves `model.keras` under `--out`, and
    checks that the saved file reproduces the port;
-6. evaluates it with this library's protocol (`protocol.make_evaluator` and
-   `protocol.evaluate_model`, as `keras_avae.experiments.color_mnist.evaluate`
+6. evaluates it with this library's protocol (`keras_avae.experiments.run.make_evaluator` and
+   `run.evaluate_model`, as `keras_avae.experiments.color_mnist.evaluate`
    does): test terms, reconstruction MSE, linear probes on f^mu fitted on
    `--probe-train-size` training images, and L-inf PGD (`--attack-steps` x
    `--restarts` x losses) on `--attack-size` test images at `--epsilons`;
@@ -105,7 +105,8 @@ import numpy as np
 
 from keras_avae import architectures
 from keras_avae.experiments import color_mnist as color_mnist_experiment
-from keras_avae.experiments import protocol
+from keras_avae.experiments import registry, run_directory, summaries
+from keras_avae.experiments import run as protocol_run
 from keras_avae.validation import check_positive, check_rho
 
 AUTHORS_REPOSITORY = "google-deepmind/deepmind-research"
@@ -611,7 +612,7 @@ def build_keras_model(model, params, *, latent_dim, rho, obs_var, seed):
     encoder, decoder = architectures.mlp(latent_dim=latent_dim, input_shape=IMAGE_SHAPE)
     check_architecture(encoder, decoder)
     port_params(params, encoder, decoder)
-    return protocol.build_model(
+    return registry.build_model(
         model, encoder, decoder, IMAGE_SHAPE, rho=rho, obs_var=obs_var, seed=seed, **AUTHORS_CHOICES
     )
 
@@ -621,7 +622,7 @@ def summary_markdown(metrics):
     training, port = metrics["authors_training"], metrics["port_check"]
     terms = training["test_terms"]
     lines = [
-        protocol.run_summary(metrics).rstrip("\n"),
+        summaries.run_summary(metrics).rstrip("\n"),
         "",
         f"Trained with the authors' code ({metrics['code_dir']}): their `{ELBO_METHODS[metrics['model']]}` "
         f"and `train.train`, {training['steps']} steps of batch {training['batch_size']}, Adam "
@@ -652,7 +653,7 @@ def run(args):
         {task: labels[: args.probe_train_size] for task, labels in train_data[1].items()},
     )
     print(
-        f"Training the authors' {protocol.DISPLAY_NAMES[args.model]} from {code_dir} for {args.steps} steps "
+        f"Training the authors' {registry.DISPLAY_NAMES[args.model]} from {code_dir} for {args.steps} steps "
         f"on {len(train_data[0])} ColorMNIST images ...",
         flush=True,
     )
@@ -678,7 +679,7 @@ def run(args):
     )
     check = (trained["check_x"], trained["check_z_mean"], trained["check_x_mean"])
     port_check = check_port(model.encoder, model.decoder, *check)
-    protocol.compile_model(model, args.learning_rate)
+    registry.compile_model(model, args.learning_rate)
     model.optimizer.build(model.trainable_variables)  # saved with its slots, so it loads without warnings
     model.save(out / "model.keras")
     saved = keras.models.load_model(out / "model.keras")
@@ -689,7 +690,7 @@ def run(args):
         f"(tolerance {PORT_TOLERANCE:g}). Saved {out / 'model.keras'}.",
         flush=True,
     )
-    evaluator = protocol.make_evaluator(
+    evaluator = protocol_run.make_evaluator(
         probe_data,
         test_data,
         attack_size=args.attack_size,
@@ -705,12 +706,12 @@ def run(args):
         f"x {', '.join(args.losses)}) ...",
         flush=True,
     )
-    evaluation = protocol.evaluate_model(model, test_data, evaluator)
+    evaluation = protocol_run.evaluate_model(model, test_data, evaluator)
     config = {key: (list(value) if isinstance(value, tuple) else value) for key, value in vars(args).items()}
     config.update(out=os.fspath(out), code_dir=os.fspath(code_dir))
     metrics = {
         "model": args.model,
-        "label": f"authors' {protocol.DISPLAY_NAMES[args.model]} ({args.steps} steps)",
+        "label": f"authors' {registry.DISPLAY_NAMES[args.model]} ({args.steps} steps)",
         "arch": "mlp",
         "config": config,
         "code_dir": os.fspath(code_dir),
@@ -741,7 +742,7 @@ def run(args):
     metrics["markdown"] = markdown
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.md").write_text(markdown)
-    protocol.write_json(out / "summary.json", metrics)
+    run_directory.write_json(out / "summary.json", metrics)
     print("\n" + markdown)
     print(f"Wrote {out / 'summary.md'}, {out / 'summary.json'}, {out / 'model.keras'} and {out / 'authors_params.npz'}")
     return metrics

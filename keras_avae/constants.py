@@ -7,16 +7,16 @@ tests/test_constants.py checks that it equals its home's constant.
 """
 
 MODEL_NAMES = ("vae", "avae", "se", "seavae", "avae_ss")
-"""`keras_avae.experiments.protocol.MODEL_NAMES`."""
+"""`keras_avae.experiments.registry.MODEL_NAMES`."""
 
 RHO = 0.975
-"""`protocol.RHO` (Table 1 caption)."""
+"""`registry.RHO` (Table 1 caption)."""
 
 RHO_SE = 0.95
-"""`protocol.RHO_SE` (Table 1 caption)."""
+"""`registry.RHO_SE` (Table 1 caption)."""
 
 SE_EPSILON = 0.1
-"""`protocol.SE_EPSILON`."""
+"""`registry.SE_EPSILON`."""
 
 CHOICE_VALUES = {
     "posterior_sampling": ("std", "variance"),
@@ -25,10 +25,16 @@ CHOICE_VALUES = {
     "extra_pass_statistics": ("update", "keep"),
     "attack_mode": ("inference", "training"),
 }
-"""`protocol.CHOICE_VALUES`: the paper's open choices and their values."""
+"""`registry.CHOICE_VALUES`: the paper's open choices and their values."""
 
 EPSILONS = (0.0, 0.1, 0.2)
-"""`protocol.EPSILONS` (Table 1's radii)."""
+"""`keras_avae.evaluation.robustness.DEFAULT_EPSILONS` (Table 1's radii)."""
+
+DEFAULT_LOSSES = ("cross_entropy", "margin")
+"""`keras_avae.evaluation.robustness.DEFAULT_LOSSES`."""
+
+COLOR_MNIST_RANGE = (0.0, 1.0)
+"""`keras_avae.experiments.color_mnist.COLOR_MNIST_RANGE`: the pixel range of ColorMNIST images."""
 
 ATTACKS = ("pgd", "apgd_ce", "apgd_dlr_targeted", "square")
 """`keras_avae.evaluation.engine.ATTACKS`."""
@@ -48,6 +54,8 @@ DEFAULT_CHECK_SIZE = 100
 ARCHITECTURES = ("mlp", "conv")
 """The names of `keras_avae.experiments.color_mnist.ARCHITECTURES`."""
 
+# The defaults below have no heavier home: `keras_avae.experiments.settings` declares the settings with them.
+
 EVALUATE_DEFAULTS = {
     "train_size": 10000,
     "test_size": 2000,
@@ -59,7 +67,7 @@ EVALUATE_DEFAULTS = {
     "fid_samples": 2000,
     "extractor_epochs": 3,
 }
-"""The sizes among `color_mnist.EVALUATE_DEFAULTS`."""
+"""The defaults of `settings.EvaluateSettings`' sizes (the attack's equal `robustness.DEFAULT_*`)."""
 
 TABLE1_ROW_LABELS = ("VAE", "SE_0.1", "SE_0.2", "AVAE", "SE_0.1-AVAE", "SE_0.2-AVAE", "AVAE-SS")
 """`keras_avae.experiments.table1.ROW_LABELS`."""
@@ -81,13 +89,16 @@ ABLATION_ROW_LABELS = (
 """`keras_avae.experiments.ablation.ROW_LABELS`."""
 
 ABLATION_EPSILONS = (0.0, 0.05, 0.1, 0.2)
-"""`ablation.DEFAULT_EPSILONS`."""
+"""The ablation study's radii (`settings.AblationSettings`): Table 1's, and 0.05, where a weaker
+robustness still shows."""
 
 ABLATION_FID = False
-"""`ablation.DEFAULTS["fid"]`."""
+"""Whether the ablation study computes FID by default (`settings.AblationSettings`): no, it is
+about the encoder."""
 
 DEFAULT_RHOS = (0.5, 0.8, 0.9, 0.95, 0.975, 0.99)
-"""`keras_avae.experiments.rho_sweep.DEFAULT_RHOS`."""
+"""The rho sweep's coupling strengths (`settings.RhoSweepSettings`; the paper does not list
+Figure 5's; 0.975 is Table 1's)."""
 
 CELEBA_ROW_LABELS = ("VAE", "AVAE", "SE^5", "SE^20", "SE^5-AVAE", "AVAE-SS")
 """`keras_avae.experiments.celeba.ROW_LABELS`."""

@@ -16,7 +16,9 @@ import numbers
 import warnings
 
 import numpy as np
-import tensorflow as tf
+
+# TensorFlow is imported by the one check that needs it (`image_statistics_tf`), so the number
+# checks serve light modules (the experiments' settings, `keras-avae --help`) without it.
 
 INPUT_STRUCTURE = "alone or as the first item of an (x, y) or (x, y, sample_weight) tuple"
 """Where a model's images may sit in a batch of training or evaluation data."""
@@ -228,6 +230,8 @@ def image_statistics(x):
 
 def image_statistics_tf(x):
     """`(size, non_finite, low, high)` of a tensor as scalar tensors: three reductions, no copy to the host."""
+    import tensorflow as tf
+
     x = tf.convert_to_tensor(x)
     if not x.dtype.is_floating:
         x = tf.cast(x, tf.float32)

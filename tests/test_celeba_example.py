@@ -7,6 +7,7 @@ from conftest import load_example
 from keras_avae import cli
 from keras_avae.datasets.celeba import CELEBA_DIR_ENV_VAR
 from keras_avae.experiments import celeba
+from keras_avae.experiments.settings import CelebASettings
 
 example = load_example("celeba.py", "celeba_example")
 
@@ -48,10 +49,10 @@ def test_tables_follow_the_paper():
 
 
 def test_rows_cap_the_training_steps_when_asked():
-    config = {"rows": list(celeba.ROW_LABELS), "train_attack_steps": None}
+    config = CelebASettings()
     steps = {row["label"]: row.get("train_attack_steps") for row in celeba.rows_for(config)}
     assert (steps["SE^5"], steps["SE^20"], steps["SE^5-AVAE"]) == (5, 20, 5)
-    capped_rows = celeba.rows_for({**config, "train_attack_steps": 1})
+    capped_rows = celeba.rows_for(config.replace(train_attack_steps=1))
     capped = {row["label"]: row.get("train_attack_steps") for row in capped_rows}
     assert (capped["SE^5"], capped["SE^20"]) == (1, 1)
-    assert [row["label"] for row in celeba.rows_for({**config, "rows": ["AVAE-SS"]})] == ["VAE", "AVAE-SS"]
+    assert [row["label"] for row in celeba.rows_for(config.replace(rows=["AVAE-SS"]))] == ["VAE", "AVAE-SS"]

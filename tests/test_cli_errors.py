@@ -82,7 +82,7 @@ def test_negative_seed_is_refused_by_the_parser(capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.build_parser().parse_args(["train", "--seed", "-5"])
     assert exit_info.value.code == 2
-    assert "argument --seed: must be an integer >= 0, got -5" in capsys.readouterr().err
+    assert "argument --seed: `seed` must be an integer >= 0. Received: seed=-5" in capsys.readouterr().err
 
 
 def test_config_records_the_images_used_not_the_request(tmp_path, fake_mnist):
@@ -170,14 +170,14 @@ def test_evaluate_refuses_an_earlier_evaluation_without_overwrite(tmp_path, caps
 _STALL_AFTER_FIRST_EPOCH = """
 import sys, time
 import keras
-from keras_avae.experiments import protocol
+from keras_avae.experiments import run
 
 class Stall(keras.callbacks.Callback):  # runs after the backup callback: epoch 1 is backed up
     def on_epoch_end(self, epoch, logs=None):
         time.sleep(600)
 
-train_model = protocol.train_model
-protocol.train_model = lambda *args, callbacks=(), **kwargs: train_model(*args, callbacks=[*callbacks, Stall()], **kwargs)
+train_model = run.train_model
+run.train_model = lambda *args, callbacks=(), **kwargs: train_model(*args, callbacks=[*callbacks, Stall()], **kwargs)
 from keras_avae.cli import main
 sys.exit(main(sys.argv[1:]))
 """

@@ -11,6 +11,7 @@ from keras_avae import cli
 from keras_avae.evaluation import report
 from keras_avae.datasets.color_mnist import MNIST_PATH_ENV_VAR
 from keras_avae.experiments import color_mnist as experiment
+from keras_avae.experiments.settings import EvaluateSettings
 
 NUM_TRAIN, NUM_TEST = 80, 40
 TINY = ["--train-size", "64", "--test-size", "32", "--attack-steps", "2", "--restarts", "1", "--square-queries", "10", "--check-size", "8"]
@@ -94,7 +95,9 @@ def test_bad_flags_exit(flag, value):
 
 def test_defaults_follow_appendix_f():
     args = cli.build_parser().parse_args(["evaluate", "model.keras"])
-    assert (args.attack_steps, args.restarts) == (40, 10)
-    config = experiment.resolve_evaluate_config(cli.settings(args))
-    assert config["epsilons"] == [0.0, 0.1, 0.2]
-    assert config["losses"] == ["cross_entropy", "margin"]
+    assert (args.attack_steps, args.restarts) == (None, None)  # left to the settings' defaults
+    config = EvaluateSettings.from_dict(cli.settings(args)).resolved()
+    assert (config.attack_steps, config.restarts) == (40, 10)
+    assert config.epsilons == (0.0, 0.1, 0.2)
+    assert config.losses == ("cross_entropy", "margin")
+    assert config.model_path == "model.keras" and config.out == "evaluation"  # next to the model

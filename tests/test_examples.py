@@ -13,7 +13,7 @@ import keras_avae
 from keras_avae import cli
 from keras_avae.datasets.color_mnist import MNIST_PATH_ENV_VAR
 from keras_avae.experiments import color_mnist as experiment
-from keras_avae.experiments import protocol
+from keras_avae.experiments import registry, settings
 
 NUM_TRAIN, NUM_TEST = 300, 150
 TINY = ["--train-size", "256", "--test-size", "128", "--epochs", "1", "--latent-dim", "8"]
@@ -26,7 +26,7 @@ example = load_example("train_color_mnist.py", "train_color_mnist")
 
 def train_config(argv):
     """The resolved settings of `keras-avae train argv`."""
-    return experiment.resolve_train_config(cli.settings(cli.build_parser().parse_args(["train", *argv])))
+    return settings.TrainSettings.from_dict(cli.settings(cli.build_parser().parse_args(["train", *argv]))).resolved()
 
 
 @pytest.fixture
@@ -38,13 +38,13 @@ def fake_mnist(tmp_path, write_fake_mnist):
 def built_models(monkeypatch):
     """Records the models `main` builds, to compare the trained one with the saved file."""
     built = []
-    model_from_config = protocol.model_from_config
+    model_from_config = registry.model_from_config
 
     def recording_model_from_config(*args, **kwargs):
         built.append(model_from_config(*args, **kwargs))
         return built[-1]
 
-    monkeypatch.setattr(protocol, "model_from_config", recording_model_from_config)
+    monkeypatch.setattr(registry, "model_from_config", recording_model_from_config)
     return built
 
 
@@ -82,16 +82,16 @@ def test_main_trains_saves_and_reports(fake_mnist, tmp_path, built_models, model
 
 def test_scale_presets_and_overrides():
     small = train_config([])
-    assert (small["model"], small["arch"], small["scale"]) == ("avae", "mlp", "small")
-    assert (small["learning_rate"], small["train_size"], small["test_size"]) == (1e-3, 10000, 2000)
-    assert small["out"] == str(Path("runs") / "avae_mlp")
-    assert small["obs_var"] is None and small["jit_compile"] is None
+    assert (small.model, small.arch, small.scale) == ("avae", "mlp", "small")
+    assert (small.learning_rate, small.train_size, small.test_size) == (1e-3, 10000, 2000)
+    assert small.out == str(Path("runs") / "avae_mlp")
+    assert small.obs_var is None and small.jit_compile is None
     paper = train_config(["--scale", "paper", "--model", "vae", "--arch", "conv"])
-    assert (paper["learning_rate"], paper["train_size"], paper["test_size"]) == (1e-4, 60000, 10000)
-    assert paper["epochs"] > small["epochs"]
-    assert paper["out"] == str(Path("runs") / "vae_conv")
+    assert (paper.learning_rate, paper.train_size, paper.test_size) == (1e-4, 60000, 10000)
+    assert paper.epochs > small.epochs
+    assert paper.out == str(Path("runs") / "vae_conv")
     custom = train_config(["--scale", "paper", "--learning-rate", "3e-4", "--no-jit-compile"])
-    assert custom["learning_rate"] == 3e-4 and custom["jit_compile"] is False
+    assert custom.learning_rate == 3e-4 and custom.jit_compile is False
 
 
 def test_obs_var_and_rho_reach_the_model():

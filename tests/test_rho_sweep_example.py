@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from conftest import load_example
 
-from keras_avae.experiments import rho_sweep
+from keras_avae.experiments import settings
 
 NUM_TRAIN, NUM_TEST = 48, 24
 
@@ -44,4 +44,4 @@ def test_tiny_sweep_trains_one_avae_per_rho(fake_mnist, tmp_path):
 @pytest.mark.parametrize("rhos", ["", "1", "0.5,abc", [-1.0]])
 def test_bad_rhos(rhos):
     with pytest.raises(ValueError, match="`rhos` must be numbers in"):
-        rho_sweep.parse_rhos(rhos)
+        settings.RhoSweepSettings(rhos=rhos)

@@ -6,19 +6,27 @@
 - `ablation.reproduce`: the study of the paper's open choices (`keras-avae reproduce ablation`).
 - `rho_sweep.reproduce`: Figure 5 left, AVAE accuracy against rho (`keras-avae reproduce rho-sweep`).
 - `celeba.reproduce`: Tables 2 and 3 on CelebA (`keras-avae reproduce celeba`).
-- `protocol`: building a model by name, training with timing, evaluation, run directories.
-- `scale`: the `tiny`, `small` and `paper` presets of each command.
+- `settings`: the typed settings of every command (`RunConfig`, `TrainSettings`, ...), from
+  which the CLI's flags are generated; `fields`: how a setting is declared and checked.
+- `scale`: the budget (`Budget`) and the `tiny`, `small` and `paper` presets of each command.
+- `registry`: the models by name; `run`: one run (build, train, evaluate); `run_directory`:
+  its files; `summaries`: their markdown; `rows`: tables of runs, shared by the table modules.
 """
 
 import importlib
 
-_SUBMODULES = ("ablation", "celeba", "color_mnist", "protocol", "rho_sweep", "scale", "table1")
+_SUBMODULES = (
+    "ablation", "celeba", "color_mnist", "fields", "registry", "rho_sweep", "rows", "run", "run_directory",
+    "scale", "settings", "summaries", "table1",
+)
 _ATTRIBUTES = {
     "ABLATION_SCALES": "scale",
     "CELEBA_SCALES": "scale",
     "TABLE1_SCALES": "scale",
     "TRAIN_SCALES": "scale",
     "Scale": "scale",
+    "Budget": "scale",
+    "RunConfig": "settings",
     "FIDScorer": "fid_scorer",
     "Progress": "progress",
     "StepTimer": "step_timer",
@@ -42,6 +50,8 @@ def __dir__():
 
 __all__ = [
     "ABLATION_SCALES",
+    "Budget",
+    "RunConfig",
     "CELEBA_SCALES",
     "FIDScorer",
     "Progress",
@@ -52,8 +62,14 @@ __all__ = [
     "ablation",
     "celeba",
     "color_mnist",
-    "protocol",
+    "fields",
+    "registry",
     "rho_sweep",
+    "rows",
+    "run",
+    "run_directory",
     "scale",
+    "settings",
+    "summaries",
     "table1",
 ]

@@ -46,9 +46,9 @@ Example:
 
 from keras_avae.evaluation import report
 from keras_avae.evaluation.report import Column
-from keras_avae.experiments import protocol
-from keras_avae.experiments.scale import ABLATION_SCALES
-from keras_avae.experiments.table1 import ARCHITECTURE_NAMES, parse_list, reproduce_rows
+from keras_avae.experiments import rows as rows_lib
+from keras_avae.experiments import summaries
+from keras_avae.experiments.settings import AblationSettings
 
 PAPER_AVAE = {"posterior_sampling": "std", "coupling": "factorised", "delusion": "mean", "extra_pass_statistics": "update"}
 """Algorithm 1 as printed: the reference every AVAE row changes one choice of."""
@@ -88,67 +88,39 @@ ROWS = (
 
 ROW_LABELS = tuple(row["label"] for row in ROWS)
 
-DEFAULT_EPSILONS = (0.0, 0.05, 0.1, 0.2)
-"""The study's radii: Table 1's, and 0.05, where a weaker robustness still shows."""
-
-_RUN_KEYS = [
-    key for key in protocol.RUN_DEFAULTS if key not in ("model", "arch", "robustness", *protocol.CHOICES)
-]
-
-DEFAULTS = {
-    **{key: protocol.RUN_DEFAULTS[key] for key in _RUN_KEYS},
-    "epsilons": list(DEFAULT_EPSILONS),
-    "fid": False,
-    "scale": "small",
-    "arch": ["mlp", "conv"],
-    "data": None,
-    "rows": list(ROW_LABELS),
-    "resume": False,
-    "overwrite": False,
-}
-"""Settings of `reproduce`: those of `table1.DEFAULTS` except the choices, which each row
-fixes; FID is off by default (the study is about the encoder)."""
-
-
-def select_rows(labels):
-    """The rows named by `labels`, in the study's order, with VAE added when an AVAE-SS row needs it."""
-    labels = set(parse_list(labels, ROW_LABELS, "rows"))
-    if any(row["label"] in labels and row.get("pretrained") for row in ROWS):
-        labels.add("VAE")
-    return [row for row in ROWS if row["label"] in labels]
-
-
 def reproduce(overrides=None):
     """Runs the ablation study on ColorMNIST; writes its table, figures and a run directory per row.
 
     Args:
-        overrides: dict of settings (keys of `DEFAULTS`); None values keep the defaults.
+        overrides: a dict of settings (fields of `settings.AblationSettings`, which has no open
+            choices: the rows fix them; radii 0, 0.05, 0.1, 0.2 and no FID by default), or an
+            `AblationSettings`.
 
     Returns:
         A dict: `architectures` (arch -> list of row summaries with `label`,
         `choices`, `accuracy[task][radius]`, `sensitivity`, `test_reconstruction_mse`,
         ...), `markdown`, `figures`, `scale`, `config`, `out` and `seconds`.
     """
-    return reproduce_rows(
-        overrides, DEFAULTS, ABLATION_SCALES, select_rows, _RUN_KEYS, "ablation", markdown,
-        study="The paper's open choices (keras_avae ablation)",
-    )
+    settings = AblationSettings.from_dict(overrides)
+    rows = rows_lib.select_rows(ROWS, settings.rows)
+    settings = settings.replace(rows=tuple(row["label"] for row in rows))
+    return rows_lib.reproduce_rows(settings, rows, markdown, study="The paper's open choices (keras_avae ablation)")
 
 
 def ablation_table(rows):
     """Markdown: robust accuracy per task and radius, shift ratio, centroid distance, MSE (both readings), time.
 
-    The shift ratio and centroid distance are those of `protocol.shift_ratio_column`'s radius and task.
+    The shift ratio and centroid distance are those of `summaries.shift_ratio_column`'s radius and task.
     """
-    epsilon, task = protocol.shift_ratio_column(rows)
+    epsilon, task = summaries.shift_ratio_column(rows)
     columns = [
-        Column(f"shift ratio ε={epsilon} ({task})", lambda row: protocol.sensitivity_value(row, "shift_ratio", epsilon, task), ".2f"),
-        Column(f"centroid distance ({task})", lambda row: protocol.sensitivity_value(row, "centroid_distance", epsilon, task), ".2f"),
+        Column(f"shift ratio ε={epsilon} ({task})", lambda row: summaries.sensitivity_value(row, "shift_ratio", epsilon, task), ".2f"),
+        Column(f"centroid distance ({task})", lambda row: summaries.sensitivity_value(row, "centroid_distance", epsilon, task), ".2f"),
         Column("MSE (0..255 px)", lambda row: row.get("test_reconstruction_mse")),
         Column("MSE (NLL, v)", lambda row: row.get("test_reconstruction_nll")),
         Column("Time", lambda row: row.get("time_factor"), ".2f", "×"),
     ]
-    return report.accuracy_table([protocol.table_row(row) for row in rows], columns)
+    return report.accuracy_table([summaries.table_row(row) for row in rows], columns)
 
 
 def markdown(document):
@@ -167,13 +139,13 @@ def markdown(document):
     ]
     for arch, rows in document["architectures"].items():
         lines += [
-            f"## {ARCHITECTURE_NAMES.get(arch, arch)}",
+            f"## {rows_lib.ARCHITECTURE_NAMES.get(arch, arch)}",
             "",
             ablation_table(rows).rstrip("\n"),
             "",
             "Choices of each row:",
             "",
-            protocol.choices_table(rows).rstrip("\n"),
+            summaries.choices_table(rows).rstrip("\n"),
             "",
             document["settings"][arch],
             "",

@@ -5,7 +5,7 @@ trained against PGD of radius 0.1 with 5 and 20 steps, rho_SE = 0.95),
 SE^5-AVAE, and AVAE-SS (the VAE post-trained without data). Each is trained
 on 64x64 CelebA with the convnet of Appendix F (`architectures.celeba`),
 streamed by `keras_avae.datasets.celeba_dataset`, and scored by
-`protocol.run_one`: linear probes on f^mu for each binary attribute, their
+`run.run_one`: linear probes on f^mu for each binary attribute, their
 accuracy at epsilon 0 and 0.1 under PGD (20 steps x 10 restarts at the paper
 scale), the time factor, reconstruction MSE and FID.
 
@@ -33,18 +33,17 @@ from pathlib import Path
 
 from keras_avae import architectures, figures, files
 from keras_avae.datasets.celeba import (
-    CELEBA_ATTRIBUTES,
     CELEBA_DIR_ENV_VAR,
     celeba,
     celeba_dataset,
 )
 from keras_avae.evaluation import report
 from keras_avae.evaluation.report import Column
-from keras_avae.experiments import protocol
+from keras_avae.experiments import rows as rows_lib
+from keras_avae.experiments import run_directory, summaries
 from keras_avae.experiments.fid_scorer import FIDScorer
 from keras_avae.experiments.progress import Progress
-from keras_avae.experiments.scale import CELEBA_SCALES
-from keras_avae.experiments.table1 import parse_list
+from keras_avae.experiments.settings import CelebASettings, run_config
 
 ROWS = (
     {"label": "VAE", "model": "vae"},
@@ -114,53 +113,29 @@ PAPER = tuple(
 )
 """Table 3 as printed (accuracies as fractions); SE^20's numbers are those the paper cites from [5]."""
 
-_RUN_KEYS = [key for key in protocol.RUN_DEFAULTS if key not in ("model", "arch", "robustness")]
-
-DEFAULTS = {
-    **{key: protocol.RUN_DEFAULTS[key] for key in _RUN_KEYS},
-    "scale": "small",
-    "data_dir": None,
-    "epsilons": list(EPSILONS),
-    "rows": list(ROW_LABELS),
-    "attributes": list(CELEBA_ATTRIBUTES),
-    "probe_train_size": None,
-    "image_size": None,
-    "resume": False,
-    "overwrite": False,
-}
-"""Settings of `reproduce` (see `protocol.RUN_DEFAULTS`), plus:
-
-- data_dir: the tensorflow-datasets folder holding the prepared `celeb_a`
-  (default `$KERAS_AVAE_CELEBA_DIR`, else tfds' default).
-- rows: the models to run (labels of `ROWS`); AVAE-SS brings in VAE.
-- attributes: the tasks (names of `CELEBA_ATTRIBUTES`).
-- probe_train_size, image_size: from the scale unless set.
-- train_attack_steps: when set (or set by the scale), caps the SE rows' own 5 and 20.
-"""
-
 
 def load_data(config):
-    """The `protocol.run_one` data of CelebA; raises the loader's FileNotFoundError when it is absent."""
-    image_size = config["image_size"]
+    """The `run.run_one` data of CelebA (`config`: the `CelebASettings`, budget filled); raises the loader's FileNotFoundError when it is absent."""
+    image_size = config.image_size
     train_inputs = celeba_dataset(
         "train",
-        data_dir=config["data_dir"],
+        data_dir=config.data_dir,
         image_size=image_size,
-        limit=config["train_size"],
+        limit=config.train_size,
         attributes=(),
-        batch_size=config["batch_size"],
+        batch_size=config.batch_size,
         shuffle=True,
-        seed=config["seed"],
+        seed=config.seed,
     )
-    attributes = tuple(config["attributes"])
-    probe_data = celeba("train", config["data_dir"], image_size, config["probe_train_size"], attributes)
-    test_data = celeba("test", config["data_dir"], image_size, config["test_size"], attributes)
+    attributes = tuple(config.attributes)
+    probe_data = celeba("train", config.data_dir, image_size, config.probe_train_size, attributes)
+    test_data = celeba("test", config.data_dir, image_size, config.test_size, attributes)
     # Batches of one, only to count the examples (tfds knows the split sizes; nothing is read).
     examples = celeba_dataset(
         "train",
-        data_dir=config["data_dir"],
+        data_dir=config.data_dir,
         image_size=image_size,
-        limit=config["train_size"],
+        limit=config.train_size,
         attributes=(),
         batch_size=1,
     )
@@ -172,47 +147,47 @@ def load_data(config):
         "probe_data": probe_data,
         "test_data": test_data,
         "num_train": num_train,
-        "source": config["data_dir"] or os.environ.get(CELEBA_DIR_ENV_VAR) or "tfds default data_dir",
+        "source": config.data_dir or os.environ.get(CELEBA_DIR_ENV_VAR) or "tfds default data_dir",
     }
 
 
 def networks(config, input_shape):
     """The CelebA convnet of Appendix F."""
-    return architectures.celeba(latent_dim=config["latent_dim"], input_shape=input_shape)
+    return architectures.celeba(latent_dim=config.latent_dim, input_shape=input_shape)
 
 
 def fid_scorer_for(config, test_data):
     """InceptionV3 FID (local `inception_weights`, else the ImageNet download), a saved extractor, or None."""
-    if not config["fid"]:
+    if not config.fid:
         return None
-    real = test_data[0][: config["fid_samples"]]
-    if config.get("fid_extractor"):
-        extractor = files.load_model(config["fid_extractor"])
-        description = f"{extractor.name} loaded from {config['fid_extractor']}"
-        return FIDScorer(real, feature_extractor=extractor, description=description, seed=config["seed"])
-    weights = config.get("inception_weights")
+    real = test_data[0][: config.fid_samples]
+    if config.fid_extractor:
+        extractor = files.load_model(config.fid_extractor)
+        description = f"{extractor.name} loaded from {config.fid_extractor}"
+        return FIDScorer(real, feature_extractor=extractor, description=description, seed=config.seed)
+    weights = config.inception_weights
     source = os.fspath(weights) if weights else "imagenet"
-    return FIDScorer(real, weights=weights, description=f"InceptionV3 pool3 (weights {source})", seed=config["seed"])
+    return FIDScorer(real, weights=weights, description=f"InceptionV3 pool3 (weights {source})", seed=config.seed)
 
 
-def rows_for(config):
+def rows_for(settings):
     """The selected rows, with the SE rows' training steps capped by `train_attack_steps` when set."""
-    labels = set(parse_list(config["rows"], ROW_LABELS, "rows"))
-    if "AVAE-SS" in labels:
-        labels.add("VAE")
     rows = []
-    for row in ROWS:
-        if row["label"] not in labels:
-            continue
+    for row in rows_lib.select_rows(ROWS, settings.rows):
         row = dict(row)
-        if "train_attack_steps" in row and config["train_attack_steps"] is not None:
-            row["train_attack_steps"] = min(row["train_attack_steps"], config["train_attack_steps"])
+        if "train_attack_steps" in row and settings.train_attack_steps is not None:
+            row["train_attack_steps"] = min(row["train_attack_steps"], settings.train_attack_steps)
         rows.append(row)
     return rows
 
 
 def reproduce(overrides=None):
     """Runs Tables 2 and 3 on CelebA; writes the tables, a figure and a run directory per row.
+
+    Args:
+        overrides: a dict of settings (fields of `settings.CelebASettings`: those of Table 1 with
+            `data_dir`, `attributes`, `probe_train_size` and `image_size`; `train_attack_steps`,
+            when set (or set by the scale), caps the SE rows' own 5 and 20), or a `CelebASettings`.
 
     Raises:
         FileNotFoundError: CelebA is not prepared in the data directory (the
@@ -224,32 +199,26 @@ def reproduce(overrides=None):
         (Markdown), `paper`, `scale`, `config`, `out` and `seconds`.
     """
     start = time.perf_counter()
-    config, scale = protocol.resolve_config(DEFAULTS, overrides, CELEBA_SCALES)
-    config["attributes"] = parse_list(config["attributes"], CELEBA_ATTRIBUTES, "attributes")
-    for key in ("probe_train_size", "image_size"):
-        if config[key] is None:
-            config[key] = getattr(scale, key)
-    base = protocol.fill_from_scale({key: config[key] for key in _RUN_KEYS}, scale, "celeba")
-    base = {**base, "arch": "celeba", "robustness": True, "figures": False}
-    config = {**config, **{key: base[key] for key in protocol.SCALE_FIELDS}}
-    rows = rows_for(config)
-    config["rows"] = [row["label"] for row in rows]
-    out = Path(config["out"] or os.path.join("runs", f"celeba_{scale.name}"))
-    config["out"] = os.fspath(out)
+    settings = CelebASettings.from_dict(overrides)
+    settings = settings.filled(settings.preset, "celeba")
+    rows = rows_for(settings)
+    out = Path(settings.output_folder())
+    settings = settings.replace(rows=tuple(row["label"] for row in rows), out=os.fspath(out))
+    base = run_config(settings, arch="celeba", robustness=True, figures=False)
     with files.locked(out):
-        return _reproduce(config, rows, base, scale, out, start)
+        return _reproduce(settings, rows, base, out, start)
 
 
-def _reproduce(config, rows, base, scale, out, start):
-    data = load_data(config)  # fails here, before anything is trained, when CelebA is absent
-    fid_scorer = fid_scorer_for(config, data["test_data"])
-    progress = Progress(len(rows), verbose=config["verbose"])
-    models, results = protocol.run_rows(
-        rows, base, data, networks, out, fid_scorer=fid_scorer, progress=progress, resume=config["resume"],
-        overwrite=config["overwrite"],
+def _reproduce(settings, rows, base, out, start):
+    data = load_data(settings)  # fails here, before anything is trained, when CelebA is absent
+    fid_scorer = fid_scorer_for(settings, data["test_data"])
+    progress = Progress(len(rows), verbose=settings.verbose)
+    models, results = rows_lib.run_rows(
+        rows, base, data, networks, out, fid_scorer=fid_scorer, progress=progress, resume=settings.resume,
+        overwrite=settings.overwrite,
     )
     progress.close()
-    summaries = [
+    summaries_ = [
         {
             **{key: results[row["label"]].get(key) for key in (
                 "label", "model", "accuracy", "probe_accuracy", "time_factor", "seconds_per_step",
@@ -260,38 +229,38 @@ def _reproduce(config, rows, base, scale, out, start):
         for row in rows
     ]
     figure_paths = {}
-    if config["figures"]:
+    if settings.figures:
         figure_paths["encode_decode_chains"] = figures.encode_decode_chains(
             [models[row["label"]] for row in rows],
-            data["test_data"][0][: protocol.CHAIN_IMAGES],
+            data["test_data"][0][: run_directory.CHAIN_IMAGES],
             path=out / "figures" / "encode_decode_chains.png",
             titles=[row["label"] for row in rows],
         )
-    tasks = config["attributes"]
-    table2_rows = [row for row in summaries if row["label"] in TABLE2_MODELS]
+    tasks = list(settings.attributes)
+    table2_rows = [row for row in summaries_ if row["label"] in TABLE2_MODELS]
     table2_tasks = [task for task in TABLE2_TASKS if task in tasks]
     document = {
         "tables": "Tables 2 and 3 (Cemgil et al., 2020)",
         "dataset": "CelebA",
-        "scale": scale.to_dict(),
-        "config": config,
+        "scale": settings.preset.to_dict(),
+        "config": settings.to_dict(),
         "data_path": data["source"],
         "fid_extractor": fid_scorer.get_config() if fid_scorer is not None else None,
-        "rows": summaries,
-        "settings": protocol.describe_settings(results[rows[0]["label"]]),
+        "rows": summaries_,
+        "settings": summaries.describe_settings(results[rows[0]["label"]]),
         "paper": list(PAPER),
         "figures": figure_paths,
         "out": os.fspath(out),
         "seconds": time.perf_counter() - start,
-        "environment": protocol.environment(),
+        "environment": run_directory.environment(),
     }
-    document["table3"] = markdown(document, summaries, tasks, "Table 3: all tasks and models")
+    document["table3"] = markdown(document, summaries_, tasks, "Table 3: all tasks and models")
     document["table2"] = ""
     if table2_rows and table2_tasks:
         document["table2"] = markdown(document, table2_rows, table2_tasks, "Table 2: six tasks, without the VAE")
     files.write_text(out / "table3.md", document["table3"])
     files.write_text(out / "table2.md", document["table2"])
-    protocol.write_json(out / "celeba.json", document)
+    run_directory.write_json(out / "celeba.json", document)
     print("\n" + document["table2"] + "\n" + document["table3"])
     print(f"Wrote {out / 'table2.md'}, {out / 'table3.md'} and {out / 'celeba.json'}")
     return document

@@ -33,7 +33,7 @@ import keras
 
 from keras_avae import architectures, files
 from keras_avae.evaluation import checks as checks_lib
-from keras_avae.evaluation import encoders, engine, report, robustness
+from keras_avae.evaluation import encoders, report, robustness
 from keras_avae.datasets.color_mnist import (
     COLOR_NAMES,
     MAX_PIXEL_VALUE,
@@ -41,9 +41,9 @@ from keras_avae.datasets.color_mnist import (
     NUM_DIGITS,
     color_mnist,
 )
-from keras_avae.experiments import protocol
+from keras_avae.experiments import registry, run, run_directory, summaries
 from keras_avae.experiments.fid_scorer import FIDScorer
-from keras_avae.experiments.scale import TRAIN_SCALES
+from keras_avae.experiments.settings import EvaluateSettings, TrainSettings
 
 SHARED_MNIST_PATH = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mnist.npz"
 """The project's local MNIST copy, used when neither `data` nor the env var is set."""
@@ -62,80 +62,12 @@ EXTRACTOR_FEATURES = 128
 EXTRACTOR_BATCH_SIZE = 128
 EXTRACTOR_LEARNING_RATE = 1e-3
 
-TRAIN_DEFAULTS = {
-    **protocol.RUN_DEFAULTS,
-    "model": "avae",
-    "arch": "mlp",
-    "scale": "small",
-    "data": None,
-    "pretrained": None,
-    "resume": False,
-    "overwrite": False,
-}
-"""Settings of `train` (see `protocol.RUN_DEFAULTS`), plus:
-
-- data: path of a local mnist.npz.
-- pretrained: for `model="avae_ss"`, a saved model to post-train; None trains a VAE first.
-- resume: continue an interrupted run of `out` from its last completed epoch (its
-  `backup/`, written after every epoch); with the same settings the result is that of
-  an uninterrupted run.
-- overwrite: replace a finished run (metrics.json) or an interrupted one in `out`;
-  without it, or `resume` for an interrupted one, either is an error.
-"""
-
-COMMAND_SETTINGS = ("resume", "overwrite")
-"""Settings of how a command treats its run directory, not of the run: left out of config.json."""
-
 BACKUP_FOLDER = "backup"
 """The folder of a run directory holding the training state after each epoch (`train`'s resume)."""
 
-EVALUATE_DEFAULTS = {
-    "model_path": None,
-    "encoder": None,
-    "data_range": None,
-    "data": None,
-    "out": None,
-    "train_size": 10000,
-    "test_size": 2000,
-    "attack_size": None,
-    "epsilons": list(protocol.EPSILONS),
-    "attack_steps": robustness.DEFAULT_ATTACK_STEPS,
-    "restarts": robustness.DEFAULT_RESTARTS,
-    "losses": list(protocol.LOSSES),
-    "attacks": protocol.ATTACKS,
-    "square_queries": engine.DEFAULT_SQUARE_QUERIES,
-    "checks": True,
-    "check_size": robustness.DEFAULT_CHECK_SIZE,
-    "batch_size": robustness.DEFAULT_BATCH_SIZE,
-    "seed": 0,
-    "model_name": None,
-    "json": None,
-    "fid": True,
-    "fid_samples": 2000,
-    "fid_extractor": None,
-    "inception_weights": None,
-    "extractor_epochs": TRAIN_SCALES["small"].extractor_epochs,
-    "figures": True,
-    "verbose": 1,
-    "overwrite": False,
-}
-"""Settings of `evaluate`. Defaults: probes on 10,000 training images, 2,000 test images
-attacked by the ensemble with Appendix F's 40 steps x 10 PGD restarts, FID on 2,000 images.
-
-- model_path: a saved keras_avae model; or encoder: any saved Keras encoder (.keras) or
-  TF SavedModel folder mapping images to f^mu(x), evaluated for robustness only (it has
-  no decoder), with its data_range (default (0, 1), ColorMNIST's). One of the two is required.
-- out: run directory (default `<model folder>/evaluation`). attack_size: test images
-  attacked (default all). batch_size: test images per attacked batch.
-- attacks, square_queries, checks, check_size: the ensemble and its checks
-  (`keras_avae.evaluation.RobustnessEvaluator`).
-- model_name: the row label. json: also write `report.to_json` of the results there
-  (accuracies, checks, per-example records).
-- overwrite: replace an earlier evaluation in `out` (its metrics.json); without it, an error.
-"""
-
 COLOR_MNIST_RANGE = (0.0, 1.0)
-"""The pixel range of `keras_avae.datasets.color_mnist` images."""
+"""The pixel range of `keras_avae.datasets.color_mnist` images (`settings.EvaluateSettings`' default
+`data_range` for a bare encoder)."""
 
 
 # --------------------------------------------------------------------- data
@@ -160,7 +92,7 @@ def load_data(path, train_size, test_size):
 
 
 def experiment_data(train_data, test_data, source):
-    """The `data` dict of `protocol.run_one` for ColorMNIST arrays."""
+    """The `data` dict of `run.run_one` for ColorMNIST arrays."""
     return {
         "train_inputs": train_data[0],
         "probe_data": train_data,
@@ -171,21 +103,21 @@ def experiment_data(train_data, test_data, source):
 
 
 def networks(config, input_shape):
-    """The encoder and decoder of `config["arch"]` (Appendix F; the MLP's size may come from the scale)."""
-    arch = config["arch"]
+    """The encoder and decoder of `config.arch` (Appendix F; the MLP's size may come from the scale)."""
+    arch = config.arch
     if arch not in ARCHITECTURES:
         raise ValueError(f"`arch` must be one of {tuple(ARCHITECTURES)}. Received: arch={arch!r}")
-    kwargs = {"latent_dim": config["latent_dim"], "input_shape": input_shape}
+    kwargs = {"latent_dim": config.latent_dim, "input_shape": input_shape}
     if arch == "mlp":
         for key, name in (("mlp_hidden_units", "hidden_units"), ("mlp_hidden_layers", "hidden_layers")):
-            if config.get(key) is not None:
-                kwargs[name] = config[key]
+            if getattr(config, key) is not None:
+                kwargs[name] = getattr(config, key)
     return ARCHITECTURES[arch](**kwargs)
 
 
 def build_model(config, input_shape, pretrained=None):
-    """The model of a resolved `train` config (`resolve_train_config`), built, not compiled."""
-    return protocol.model_from_config(config, networks, input_shape, pretrained)
+    """The model of a resolved `train` config (`TrainSettings.resolved`), built, not compiled."""
+    return registry.model_from_config(config, networks, input_shape, pretrained)
 
 
 # ------------------------------------------------------------ FID extractor
@@ -245,60 +177,43 @@ def train_fid_extractor(train_data, test_data=None, epochs=3, seed=0, verbose=0)
 
 
 def fid_scorer_for(config, train_data, test_data, out):
-    """The `FIDScorer` that `config` asks for, or None when `config["fid"]` is off.
+    """The `FIDScorer` that the settings `config` ask for, or None when `config.fid` is off.
 
     `inception_weights` (a local InceptionV3 weights file) uses the standard
     extractor; `fid_extractor` loads a saved feature model; otherwise a
     ColorMNIST classifier is trained (`train_fid_extractor`) and saved to
     `out/fid_extractor.keras`. Real images: the first `fid_samples` test images.
     """
-    if not config["fid"]:
+    if not config.fid:
         return None
-    if config.get("inception_weights") and config.get("fid_extractor"):
-        raise ValueError("Pass either `inception_weights` or `fid_extractor`, not both.")
-    real = test_data[0][: config["fid_samples"]]
-    if config.get("inception_weights"):
-        path = os.fspath(config["inception_weights"])
-        return FIDScorer(real, weights=path, description=f"InceptionV3 pool3 (weights {path})", seed=config["seed"])
-    if config.get("fid_extractor"):
-        path = os.fspath(config["fid_extractor"])
+    real = test_data[0][: config.fid_samples]
+    if config.inception_weights:
+        path = os.fspath(config.inception_weights)
+        return FIDScorer(real, weights=path, description=f"InceptionV3 pool3 (weights {path})", seed=config.seed)
+    if config.fid_extractor:
+        path = os.fspath(config.fid_extractor)
         extractor = files.load_model(path)
         description = f"{extractor.name} loaded from {path}"
-        return FIDScorer(real, feature_extractor=extractor, description=description, seed=config["seed"])
+        return FIDScorer(real, feature_extractor=extractor, description=description, seed=config.seed)
     extractor, info = train_fid_extractor(
-        train_data, test_data, epochs=config["extractor_epochs"], seed=config["seed"], verbose=0
+        train_data, test_data, epochs=config.extractor_epochs, seed=config.seed, verbose=0
     )
     path = Path(out) / "fid_extractor.keras"
     path.parent.mkdir(parents=True, exist_ok=True)
     files.save_model(extractor, path)
     description = f"{info['description']}, saved as {path}"
-    return FIDScorer(real, feature_extractor=extractor, description=description, seed=config["seed"])
+    return FIDScorer(real, feature_extractor=extractor, description=description, seed=config.seed)
 
 
 # -------------------------------------------------------------------- train
-
-
-def resolve_train_config(overrides=None):
-    """Every setting of `train`: `TRAIN_DEFAULTS`, then `overrides`, then the scale's values."""
-    config, scale = protocol.resolve_config(TRAIN_DEFAULTS, overrides, TRAIN_SCALES)
-    protocol.check_model_name(config["model"])
-    if config["arch"] not in ARCHITECTURES:
-        raise ValueError(f"`arch` must be one of {tuple(ARCHITECTURES)}. Received: arch={config['arch']!r}")
-    if config["pretrained"] is not None and config["model"] != "avae_ss":
-        raise ValueError(f"`pretrained` is only for model='avae_ss'. Received: model={config['model']!r}")
-    config = protocol.fill_from_scale(config, scale, config["arch"])
-    if config["out"] is None:
-        config["out"] = os.path.join("runs", f"{config['model']}_{config['arch']}")
-    config["out"] = os.fspath(config["out"])
-    return config
 
 
 def train(overrides=None):
     """Trains and evaluates one model on ColorMNIST and writes its run directory.
 
     Args:
-        overrides: dict of settings (keys of `TRAIN_DEFAULTS`); the rest keep
-            their defaults and the scale's values.
+        overrides: a dict of settings (fields of `settings.TrainSettings`; None values keep the
+            defaults, and the budget's the scale's values), or a `TrainSettings`.
 
     Returns:
         The metrics dict written to `<out>/metrics.json`: `config`,
@@ -307,8 +222,8 @@ def train(overrides=None):
         scale), `test_reconstruction_sse` (and `_255`), `probe_accuracy`,
         `accuracy` (robust, task -> radius -> accuracy), `fid`, `fid_extractor`.
     """
-    config = resolve_train_config(overrides)
-    out = Path(config["out"])
+    config = TrainSettings.from_dict(overrides).resolved()
+    out = Path(config.out)
     with files.locked(out):
         return _train(config, out)
 
@@ -338,39 +253,34 @@ def check_run_directory(out, overwrite, resume=False):
 
 
 def _train(config, out):
-    check_run_directory(out, config["overwrite"], config["resume"])
-    resume = config["resume"]
-    config = {key: value for key, value in config.items() if key not in COMMAND_SETTINGS}
-    data_path = resolve_data_path(config["data"])
-    train_data, test_data = load_data(data_path, config["train_size"], config["test_size"])
+    check_run_directory(out, config.overwrite, config.resume)
+    data_path = resolve_data_path(config.data)
+    train_data, test_data = load_data(data_path, config.train_size, config.test_size)
     data = experiment_data(train_data, test_data, data_path)
-    if resume and not (out / BACKUP_FOLDER).is_dir() and config["verbose"]:
+    if config.resume and not (out / BACKUP_FOLDER).is_dir() and config.verbose:
         print(f"No interrupted run in {out} to resume ({BACKUP_FOLDER}/ is absent): training from the start.")
     fid_scorer = fid_scorer_for(config, train_data, test_data, out)
     pretrained, reference = None, None
-    if config["model"] == "avae_ss":
-        if config["pretrained"]:
-            pretrained = files.load_model(config["pretrained"])
+    if config.model == "avae_ss":
+        if config.pretrained:
+            pretrained = files.load_model(config.pretrained)
         else:
-            vae_config = {
-                **config, "model": "vae", "out": os.fspath(out / "vae"), "robustness": False, "figures": False
-            }
-            if config["verbose"]:
-                print(f"AVAE-SS post-trains a VAE: training one first, in {vae_config['out']}")
-            vae_out = Path(vae_config["out"])
-            loaded = protocol._load_finished(protocol.actual_sizes(vae_config, data)) if resume else None
+            vae_config = config.replace(model="vae", out=os.fspath(out / "vae"), robustness=False, figures=False)
+            if config.verbose:
+                print(f"AVAE-SS post-trains a VAE: training one first, in {vae_config.out}")
+            loaded = run.load_finished(run.actual_sizes(vae_config, data)) if config.resume else None
             if loaded is not None:
                 pretrained, reference, _ = loaded
             else:
-                pretrained, reference = protocol.run_one(
-                    vae_config, data, networks, backup_dir=vae_out / BACKUP_FOLDER
+                pretrained, reference = run.run_one(
+                    vae_config, data, networks, backup_dir=Path(vae_config.out) / BACKUP_FOLDER
                 )
-    model, metrics = protocol.run_one(
+    model, metrics = run.run_one(
         config, data, networks, fid_scorer=fid_scorer, pretrained=pretrained, reference=reference,
         backup_dir=out / BACKUP_FOLDER,
     )
     metrics["test_reconstruction_sse_255"] = metrics["test_reconstruction_sse"] * MAX_PIXEL_VALUE**2
-    protocol.write_json(out / "metrics.json", metrics)
+    run_directory.write_json(out / "metrics.json", metrics)
     print(train_report(metrics))
     return metrics
 
@@ -392,7 +302,7 @@ def train_report(metrics):
     if metrics.get("time_factor") is not None:
         lines.append(f"Time factor (seconds per step relative to the VAE): ×{metrics['time_factor']:.2f}")
     if metrics.get("accuracy"):
-        lines += ["Adversarial accuracy in % (Table 1's layout):", protocol.results_table([metrics])]
+        lines += ["Adversarial accuracy in % (Table 1's layout):", summaries.results_table([metrics])]
     if metrics.get("fid") is not None:
         fid = metrics["fid_extractor"]
         lines.append(
@@ -406,29 +316,6 @@ def train_report(metrics):
 # ----------------------------------------------------------------- evaluate
 
 
-def resolve_evaluate_config(overrides=None):
-    """Every setting of `evaluate`: `EVALUATE_DEFAULTS` updated with `overrides`."""
-    overrides = dict(overrides or {})
-    unknown = sorted(set(overrides) - set(EVALUATE_DEFAULTS))
-    if unknown:
-        raise ValueError(f"Unknown settings {unknown}; the known ones are {sorted(EVALUATE_DEFAULTS)}.")
-    config = {**EVALUATE_DEFAULTS, **{key: value for key, value in overrides.items() if value is not None}}
-    if bool(config["model_path"]) == bool(config["encoder"]):
-        raise ValueError(
-            "Give exactly one of `model_path` (a saved keras_avae model) and `encoder` (a saved Keras "
-            "encoder or SavedModel)."
-        )
-    source = os.fspath(config["model_path"] or config["encoder"])
-    config["model_path" if config["model_path"] else "encoder"] = source
-    if config["encoder"] and config["data_range"] is None:
-        config["data_range"] = list(COLOR_MNIST_RANGE)
-    if config["out"] is None:
-        config["out"] = os.fspath(Path(source.rstrip("/")).parent / "evaluation")
-    for key in ("epsilons", "losses"):
-        config[key] = list(config[key])
-    return config
-
-
 def evaluate(overrides=None):
     """Evaluates a saved model or encoder on ColorMNIST: robust accuracy (Table 1), MSE and FID.
 
@@ -438,48 +325,45 @@ def evaluate(overrides=None):
     `summary.md` and figures (and `json`, if set, `report.to_json` of the
     results). A bare encoder (`encoder`) gets the robustness part only.
 
+    Args:
+        overrides: a dict of settings (fields of `settings.EvaluateSettings`), or an
+            `EvaluateSettings`.
+
     Returns:
         The metrics dict; `accuracy[task][radius]` holds the robust accuracies
         (radii as strings, `report.accuracy_from_json` turns them into floats),
         `robustness` the checks and per-example records.
     """
-    config = resolve_evaluate_config(overrides)
-    out = Path(config["out"])
+    config = EvaluateSettings.from_dict(overrides).resolved()
+    out = Path(config.out)
     with files.locked(out):
         return _evaluate(config, out)
 
 
 def _evaluate(config, out):
-    check_run_directory(out, config.pop("overwrite"))
-    model = encoders.load(config["model_path"] or config["encoder"])
-    if config["model_path"] and not hasattr(model, "decoder"):
+    check_run_directory(out, config.overwrite)
+    model = encoders.load(config.source)
+    if config.model_path and not hasattr(model, "decoder"):
         raise ValueError(
-            f"{config['model_path']} is not a keras_avae model; evaluate a bare encoder with `--encoder`."
+            f"{config.model_path} is not a keras_avae model; evaluate a bare encoder with `--encoder`."
         )
-    is_model = bool(config["model_path"])
+    is_model = bool(config.model_path)
     if is_model and not model.compiled:  # a model saved before `compile`; `evaluate` reports its test terms
         model.compile()
-    source = config["model_path"] or config["encoder"]
-    model_name = config["model_name"] or (type(model).__name__ if is_model else Path(source.rstrip("/")).name)
-    data_path = resolve_data_path(config["data"])
-    train_data, test_data = load_data(data_path, config["train_size"], config["test_size"])
-    config = protocol.actual_sizes(config, {"num_train": len(train_data[0]), "test_data": test_data})
-    evaluator = protocol.make_evaluator(
-        train_data,
-        test_data,
-        attack_size=config["attack_size"],
-        seed=config["seed"],
-        batch_size=config["batch_size"],
-        **protocol.evaluator_settings(config),
-    )
+    source = config.source
+    model_name = config.model_name or (type(model).__name__ if is_model else Path(source.rstrip("/")).name)
+    data_path = resolve_data_path(config.data)
+    train_data, test_data = load_data(data_path, config.train_size, config.test_size)
+    config = run.actual_sizes(config, {"num_train": len(train_data[0]), "test_data": test_data})
+    evaluator = run.make_evaluator(train_data, test_data, seed=config.seed, **config.evaluator_settings())
     start = time.perf_counter()
     if is_model:
         fid_scorer = fid_scorer_for(config, train_data, test_data, out)
-        evaluation = protocol.evaluate_model(model, test_data, evaluator, fid_scorer=fid_scorer)
+        evaluation = run.evaluate_model(model, test_data, evaluator, fid_scorer=fid_scorer)
         results = report.accuracy_from_json(evaluation["accuracy"])
     else:
         fid_scorer = None
-        encoder = encoders.as_encoder(model, config["data_range"])
+        encoder = encoders.as_encoder(model, config.data_range)
         results = evaluator.evaluate(encoder)
         evaluation = {
             "accuracy": report.accuracy_to_json(results),
@@ -492,7 +376,7 @@ def _evaluate(config, out):
         "label": model_name,
         "arch": getattr(getattr(model, "encoder", None), "name", None),
         "model_path": source,
-        "config": config,
+        "config": config.record(),
         "data_path": data_path,
         "out": os.fspath(out),
         "num_train": int(len(train_data[0])),
@@ -506,7 +390,7 @@ def _evaluate(config, out):
     print(
         f"\n{model_name} ({source}): linear probes on f^mu fitted on {metrics['num_train']} training images, "
         f"attacked on {metrics['num_attacked']} test images by {', '.join(evaluator.attacks)} "
-        f"({config['attack_steps']} steps, {config['restarts']} PGD starts x losses {', '.join(config['losses'])}); "
+        f"({config.attack_steps} steps, {config.restarts} PGD starts x losses {', '.join(config.losses)}); "
         "adversarial accuracy in %:\n"
     )
     robustness_results = robustness.RobustnessResults(
@@ -521,19 +405,19 @@ def _evaluate(config, out):
     if metrics.get("fid") is not None:
         print(f"FID {metrics['fid']:.2f} (extractor: {metrics['fid_extractor']['extractor']})")
     print(f"Evaluated in {seconds:.1f} s.")
-    if config["checks"]:
+    if config.checks:
         problems = metrics["robustness"]["problems"]
         print("Checks FAILED (the numbers may be too high):\n  " + "\n  ".join(problems) if problems else "Checks passed.")
-    if config["figures"] and is_model:
-        metrics["figures"] = protocol.run_figures(out / "figures", model, model_name, test_data[0], metrics["accuracy"])
-    protocol.write_run(out, config, metrics, data_path)
-    if config["json"]:
+    if config.figures and is_model:
+        metrics["figures"] = run_directory.run_figures(out / "figures", model, model_name, test_data[0], metrics["accuracy"])
+    run_directory.write_run(out, config.record(), metrics, data_path)
+    if config.json:
         document = {
             **metrics["robustness"],
             "model": model_name,
             "config": {**evaluator.get_config(), "model_path": source, "data_path": data_path, "seconds": seconds},
         }
-        path = protocol.write_json(config["json"], document)
+        path = run_directory.write_json(config.json, document)
         print(f"Wrote {path}")
     print(f"Wrote {out}/metrics.json, config.json, summary.md" + (" and figures/" if metrics.get("figures") else ""))
     return metrics

@@ -1,7 +1,7 @@
 """Figure 5 (left) of Cemgil et al. (2020): adversarial accuracy of the AVAE against rho.
 
 One AVAE is trained per coupling strength rho and architecture, each with
-`protocol.run_one`, and scored like the rows of Table 1 (linear probes on
+`run.run_one`, and scored like the rows of Table 1 (linear probes on
 f^mu, PGD at each radius, MSE, FID). The paper's analysis predicts higher
 robust accuracy as rho approaches 1.
 
@@ -13,97 +13,51 @@ Example:
     document = reproduce({"scale": "small", "rhos": [0.5, 0.9, 0.975], "arch": ["mlp"]})
 """
 
-import os
-import time
 from pathlib import Path
 
-from keras_avae import figures, files
-from keras_avae.experiments import color_mnist, protocol
-from keras_avae.experiments.scale import TABLE1_SCALES
-from keras_avae.experiments.table1 import (
-    ARCHITECTURE_NAMES,
-    parse_list,
-    run_architectures,
+from keras_avae import figures
+from keras_avae.experiments import rows as rows_lib
+from keras_avae.experiments import run_directory, summaries
+from keras_avae.experiments.settings import RhoSweepSettings
+
+SWEEP_KEYS = (
+    "accuracy", "probe_accuracy", "seconds_per_step", "train_seconds", "test_reconstruction_mse",
+    "test_reconstruction_nll", "fid", "sensitivity", "choices", "out",
 )
-from keras_avae.validation import check_rho
-
-DEFAULT_RHOS = (0.5, 0.8, 0.9, 0.95, 0.975, 0.99)
-"""Coupling strengths of the sweep (the paper does not list Figure 5's; 0.975 is Table 1's)."""
-
-_RUN_KEYS = [key for key in protocol.RUN_DEFAULTS if key not in ("model", "arch", "rho", "robustness")]
-
-DEFAULTS = {
-    **{key: protocol.RUN_DEFAULTS[key] for key in _RUN_KEYS},
-    "scale": "small",
-    "arch": ["mlp", "conv"],
-    "data": None,
-    "rhos": list(DEFAULT_RHOS),
-    "resume": False,
-    "overwrite": False,
-}
-"""Settings of `reproduce`: those of `table1.DEFAULTS` (same scales), with `rhos`
-(a list, or a comma-separated string, of values in (-1, 1)) instead of `rows`."""
-
-
-def parse_rhos(value):
-    """`value` (a list or a comma-separated string) as a sorted list of distinct rho in (-1, 1)."""
-    items = value.split(",") if isinstance(value, str) else list(value)
-    try:
-        rhos = sorted({check_rho(float(item)) for item in items if str(item).strip()})
-    except ValueError:
-        raise ValueError(f"`rhos` must be numbers in (-1, 1). Received: rhos={value!r}") from None
-    if not rhos:
-        raise ValueError(f"`rhos` must be numbers in (-1, 1). Received: rhos={value!r}")
-    return rhos
+"""The numbers of one rho that rho_sweep.json reports."""
 
 
 def row_label(rho):
     return f"AVAE rho={rho:g}"
 
 
+def row_summary(metrics):
+    """One rho's entry in rho_sweep.json."""
+    return {"rho": metrics["config"]["rho"], "label": metrics["label"], **{key: metrics.get(key) for key in SWEEP_KEYS}}
+
+
 def reproduce(overrides=None):
     """Trains and evaluates one AVAE per rho and architecture; writes the sweep's table and figure.
+
+    Args:
+        overrides: a dict of settings (fields of `settings.RhoSweepSettings`: those of Table 1,
+            same scales, with `rhos`, a list or a comma-separated string of values in (-1, 1),
+            instead of the rows), or a `RhoSweepSettings`.
 
     Returns:
         A dict: `architectures` (arch -> list of row summaries with `rho`,
         `accuracy[task][radius]`, `test_reconstruction_mse`, `fid`, ...),
         `markdown`, `figures`, `scale`, `config`, `out` and `seconds`.
     """
-    start = time.perf_counter()
-    config, scale = protocol.resolve_config(DEFAULTS, overrides, TABLE1_SCALES)
-    config["arch"] = parse_list(config["arch"], color_mnist.ARCHITECTURES, "arch")
-    config["rhos"] = parse_rhos(config["rhos"])
-    out = Path(config["out"] or os.path.join("runs", f"rho_sweep_{scale.name}"))
-    config["out"] = os.fspath(out)
-    rows = [{"label": row_label(rho), "model": "avae", "rho": rho} for rho in config["rhos"]]
-    with files.locked(out):
-        return _sweep(config, rows, scale, out, start)
+    settings = RhoSweepSettings.from_dict(overrides)
+    rows = [{"label": row_label(rho), "model": "avae", "rho": rho} for rho in settings.rhos]
 
+    def draw(folder, arch, models, results, table, x_test):
+        return sweep_figures(folder, arch, table, settings.epsilons)
 
-def _sweep(config, rows, scale, out, start):
-    runs, _, document = run_architectures(config, scale, rows, out, _RUN_KEYS)
-    tables, figure_paths = {}, {}
-    for arch, (_, results) in runs.items():
-        tables[arch] = [
-            {
-                "rho": rho,
-                "label": row_label(rho),
-                **{key: results[row_label(rho)].get(key) for key in (
-                    "accuracy", "probe_accuracy", "seconds_per_step", "train_seconds",
-                    "test_reconstruction_mse", "test_reconstruction_nll", "fid", "sensitivity", "choices", "out",
-                )},
-            }
-            for rho in config["rhos"]
-        ]
-        if config["figures"]:
-            figure_paths[arch] = sweep_figures(out / "figures", arch, tables[arch], config["epsilons"])
-    document.update(
-        figure="Figure 5, left (Cemgil et al., 2020)",
-        architectures=tables,
-        figures=figure_paths,
-        seconds=time.perf_counter() - start,
+    return rows_lib.reproduce_rows(
+        settings, rows, markdown, summarize=row_summary, draw=draw, figure="Figure 5, left (Cemgil et al., 2020)"
     )
-    return protocol.write_document(out, "rho_sweep", document, markdown)
 
 
 def sweep_figures(folder, arch, rows, epsilons):
@@ -112,7 +66,7 @@ def sweep_figures(folder, arch, rows, epsilons):
     paths = {}
     for task in rows[0]["accuracy"]:
         paths[f"accuracy_vs_rho_{task}"] = figures.accuracy_vs_rho(
-            results_by_rho, task, list(epsilons), Path(folder) / f"{arch}_accuracy_vs_rho_{protocol.slug(task)}.png"
+            results_by_rho, task, list(epsilons), Path(folder) / f"{arch}_accuracy_vs_rho_{run_directory.slug(task)}.png"
         )
     return paths
 
@@ -129,6 +83,6 @@ def markdown(document):
         + ".",
         "",
     ]
-    lines += protocol.architecture_sections(document, ARCHITECTURE_NAMES)
+    lines += summaries.architecture_sections(document, rows_lib.ARCHITECTURE_NAMES)
     lines += [f"Scale `{document['scale']['name']}`: {document['scale']['description']}", ""]
     return "\n".join(lines)

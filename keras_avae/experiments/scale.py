@@ -18,66 +18,120 @@ choice:
 - `small`: our budget for two CPU cores (see each preset's description).
 - `tiny`: a few dozen images and single steps, for tests; numbers mean nothing.
 
+Each preset is a `Scale`, a `Budget` with a name and a description; its
+fields are checked like every setting (`keras_avae.experiments.fields`).
+
 Example:
     scale = TABLE1_SCALES["small"]
     scale.epochs_for("conv")        # 3
+    budget = Budget(epochs=5).filled(scale, "mlp")   # epochs 5, the rest from the preset
 """
 
 import dataclasses
 import math
 
-from keras_avae.constants import DEFAULT_CHECK_SIZE, DEFAULT_SQUARE_QUERIES  # light: no TensorFlow
+from keras_avae import constants  # light: no TensorFlow
+from keras_avae.experiments.fields import EPOCHS, POSITIVE, POSITIVE_INT, Settings, like, setting
+
+BUDGET_GROUP = "sizes and budgets (each defaults to its --scale preset)"
+"""The `--help` section of the budget's flags."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class Scale:
-    """The sizes and budgets of one preset.
+class Budget(Settings):
+    """The sizes and budgets that decide how long an experiment runs.
+
+    In a run's settings (`settings.RunConfig`) a field left None is taken from
+    the command's `--scale` preset (`filled`); in a preset (`Scale`) None
+    means "all" for a size and "each row's own" for `train_attack_steps`.
+    """
+
+    train_size: int | None = setting(None, "training images, the first ones of the split", POSITIVE_INT, group=BUDGET_GROUP)
+    test_size: int | None = setting(
+        None, "test images for the reconstruction MSE, the clean probe accuracy and the real side of FID",
+        POSITIVE_INT, group=BUDGET_GROUP,
+    )
+    attack_size: int | None = setting(
+        None, "test images attacked (the first ones of the test images)", POSITIVE_INT, group=BUDGET_GROUP
+    )
+    epochs: int | dict | None = setting(
+        None, "training epochs (AVAE-SS: epochs of as many steps as one pass over the training images)",
+        EPOCHS, group=BUDGET_GROUP,
+    )
+    batch_size: int | None = setting(None, "images per training step", POSITIVE_INT, group=BUDGET_GROUP)
+    learning_rate: float | None = setting(
+        None, "Adam's learning rate (Appendix F: 1e-4)", dataclasses.replace(POSITIVE, metavar="LR"), group=BUDGET_GROUP
+    )
+    train_attack_steps: int | None = setting(
+        None, "PGD steps per training step of SE and SE-AVAE (Appendix F: 20 on ColorMNIST)", POSITIVE_INT,
+        group=BUDGET_GROUP,
+    )
+    attack_steps: int | None = setting(
+        None, "PGD steps per start in the evaluation attack (Appendix F: 40 on ColorMNIST)", POSITIVE_INT,
+        group=BUDGET_GROUP,
+    )
+    restarts: int | None = setting(
+        None, "PGD starts per attack loss in evaluation, the first from x itself (Appendix F: 10)", POSITIVE_INT,
+        group=BUDGET_GROUP,
+    )
+    square_queries: int | None = setting(
+        None, "queries per example of the evaluation's gradient-free Square attack", POSITIVE_INT, group=BUDGET_GROUP
+    )
+    check_size: int | None = setting(
+        None, "test images the evaluation's checks (more steps and restarts, huge epsilon) attack again",
+        POSITIVE_INT, group=BUDGET_GROUP,
+    )
+    latent_dim: int | None = setting(None, "size of z (Section 4: 64)", POSITIVE_INT, group=BUDGET_GROUP)
+    mlp_hidden_units: int | None = setting(
+        None, "units per hidden layer of the MLP (None: the paper's 200)", POSITIVE_INT, flag=False
+    )
+    mlp_hidden_layers: int | None = setting(
+        None, "hidden layers of the MLP (None: the paper's 4)", POSITIVE_INT, flag=False
+    )
+    fid_samples: int | None = setting(
+        None, "generated images per FID, compared with as many test images", POSITIVE_INT, group=BUDGET_GROUP
+    )
+    extractor_epochs: int | None = setting(
+        None, "epochs of the ColorMNIST classifier trained as FID extractor", POSITIVE_INT, group=BUDGET_GROUP
+    )
+    probe_train_size: int | None = setting(
+        None, "CelebA: training images the linear probes are fitted on", POSITIVE_INT, group=BUDGET_GROUP
+    )
+    image_size: int | None = setting(
+        None, "CelebA: side of the square images, a multiple of 16", POSITIVE_INT, group=BUDGET_GROUP
+    )
+
+    def filled(self, scale, arch):
+        """A copy whose unset (None) budget fields are `scale`'s, with its epochs for `arch`."""
+        changes = {}
+        for name in BUDGET_FIELDS:
+            if getattr(self, name) is None:
+                changes[name] = scale.epochs_for(arch) if name == "epochs" else getattr(scale, name)
+        return dataclasses.replace(self, **changes)
+
+
+BUDGET_FIELDS = tuple(field.name for field in dataclasses.fields(Budget))
+"""The fields of `Budget`: a run's settings that its scale fills when they are left unset."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Scale(Budget):
+    """A preset of the budget (`--scale`): its name, what it is for, and every size.
 
     Args:
-        name: the preset's name (`--scale`).
+        name: the preset's name.
         description: one sentence on what it is for and how long it takes.
-        train_size: training images (the first ones of the split).
-        test_size: test images for reconstruction MSE, probe accuracy and the
-            real side of FID.
-        attack_size: the first `attack_size` test images are attacked.
-        epochs: training epochs, an int or a dict architecture -> int.
-        batch_size: images per training step.
-        learning_rate: Adam's learning rate.
-        train_attack_steps: PGD steps per training step of SE and SE-AVAE;
-            None keeps each row's own budget (CelebA's SE^5 and SE^20).
-        attack_steps: PGD steps per start in evaluation.
-        restarts: PGD starts per attack loss in evaluation.
-        square_queries: queries per example of the evaluation's Square attack.
-        check_size: test images the evaluation's checks attack again.
-        latent_dim: size of z (the paper's 64).
-        mlp_hidden_units: units per hidden layer of the MLP; None is the paper's 200.
-        mlp_hidden_layers: hidden layers of the MLP; None is the paper's 4.
-        fid_samples: generated images (and real test images) per FID.
-        extractor_epochs: epochs of the ColorMNIST classifier trained as the FID extractor.
-        probe_train_size: CelebA: training images the linear probes are fitted on.
-        image_size: CelebA: side of the square images.
+        epochs: an int, or a dict architecture -> int.
+        (the other fields: `Budget`'s.)
     """
 
     name: str
     description: str
-    train_size: int | None
-    test_size: int | None
-    attack_size: int | None
-    epochs: int | dict
-    batch_size: int
-    learning_rate: float
-    train_attack_steps: int | None
-    attack_steps: int
-    restarts: int
-    square_queries: int = DEFAULT_SQUARE_QUERIES
-    check_size: int = DEFAULT_CHECK_SIZE
-    latent_dim: int = 64
-    mlp_hidden_units: int | None = None
-    mlp_hidden_layers: int | None = None
-    fid_samples: int = 10000
-    extractor_epochs: int = 3
-    probe_train_size: int | None = None
-    image_size: int | None = None
+    square_queries: int = like(Budget, "square_queries", constants.DEFAULT_SQUARE_QUERIES)
+    check_size: int = like(Budget, "check_size", constants.DEFAULT_CHECK_SIZE)
+    latent_dim: int = like(Budget, "latent_dim", 64)
+    fid_samples: int = like(Budget, "fid_samples", 10000)
+    extractor_epochs: int = like(Budget, "extractor_epochs", 3)
 
     def epochs_for(self, arch):
         """The number of epochs for architecture `arch`."""
@@ -89,28 +143,6 @@ class Scale:
             return self.epochs[arch]
         return self.epochs
 
-    def to_dict(self):
-        """The preset as a JSON-friendly dict."""
-        return dataclasses.asdict(self)
-
-
-OVERRIDABLE_FIELDS = (
-    "train_size",
-    "test_size",
-    "attack_size",
-    "epochs",
-    "batch_size",
-    "learning_rate",
-    "train_attack_steps",
-    "attack_steps",
-    "restarts",
-    "square_queries",
-    "check_size",
-    "latent_dim",
-    "fid_samples",
-    "extractor_epochs",
-)
-"""The fields a command-line flag of the same name (dashes for underscores) overrides."""
 
 TINY_SQUARE_QUERIES = 10
 TINY_CHECK_SIZE = 8

@@ -6,7 +6,9 @@ from pathlib import Path
 import pytest
 
 from keras_avae import cli
-from keras_avae.experiments import ablation, protocol
+from keras_avae.experiments import ablation, registry
+from keras_avae.experiments import rows as rows_lib
+from keras_avae.experiments.settings import AblationSettings
 
 NUM_TRAIN, NUM_TEST = 48, 24
 ROWS = ["AVAE (Alg. 1)", "AVAE delusion=sample", "AVAE-SS coupling=joint", "SE_0.1 attack=training"]
@@ -22,13 +24,14 @@ def test_every_row_changes_one_choice_of_its_reference():
         expected = 2 if row["label"].endswith("coupling=joint delusion=sample") else 1
         is_reference = row["label"] in ("AVAE (Alg. 1)", "AVAE-SS (Alg. 4)", "SE_0.1")
         assert len(changed) == (0 if is_reference else expected), row["label"]
-        assert all(value in protocol.CHOICE_VALUES[name] for name, value in row.items() if name in protocol.CHOICES)
+        assert all(value in registry.CHOICE_VALUES[name] for name, value in row.items() if name in registry.CHOICES)
 
 
 def test_rows_selection_brings_in_the_vae():
-    assert [row["label"] for row in ablation.select_rows("AVAE-SS coupling=joint")] == ["VAE", "AVAE-SS coupling=joint"]
-    with pytest.raises(ValueError, match="`rows` must list items from"):
-        ablation.select_rows("AVAE (Alg. 2)")
+    selected = rows_lib.select_rows(ablation.ROWS, AblationSettings(rows="AVAE-SS coupling=joint").rows)
+    assert [row["label"] for row in selected] == ["VAE", "AVAE-SS coupling=joint"]
+    with pytest.raises(ValueError, match="`rows` must list rows from"):
+        AblationSettings(rows="AVAE (Alg. 2)")
 
 
 def test_tiny_study_writes_its_table_with_the_choices(tmp_path, write_fake_mnist, capsys):

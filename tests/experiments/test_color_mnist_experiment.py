@@ -8,6 +8,7 @@ import pytest
 
 import keras_avae
 from keras_avae.experiments import FIDScorer, color_mnist
+from keras_avae.experiments.settings import TrainSettings
 
 NUM_TRAIN, NUM_TEST = 48, 24
 
@@ -26,29 +27,27 @@ def test_fid_extractor_is_a_colour_digit_classifier(fake_mnist, tmp_path):
     assert 0 <= info["test_accuracy"] <= 1 and info["num_train"] == NUM_TRAIN
     np.testing.assert_array_equal(color_mnist.joint_labels({"digit": np.array([9]), "color": np.array([6])}), [69])
 
-    config = {
-        "fid": True, "fid_samples": 10, "extractor_epochs": 1, "seed": 0, "fid_extractor": None, "inception_weights": None
-    }
+    config = TrainSettings(fid_samples=10, extractor_epochs=1)
     scorer = color_mnist.fid_scorer_for(config, train, test, tmp_path)
     assert isinstance(scorer, FIDScorer) and scorer.samples == 10
     assert (tmp_path / "fid_extractor.keras").is_file()
-    saved = {**config, "fid_extractor": str(tmp_path / "fid_extractor.keras")}
+    saved = config.replace(fid_extractor=str(tmp_path / "fid_extractor.keras"))
     reloaded = color_mnist.fid_scorer_for(saved, train, test, tmp_path / "b")
     assert "loaded from" in reloaded.description and not (tmp_path / "b").exists()
-    assert color_mnist.fid_scorer_for({**config, "fid": False}, train, test, tmp_path) is None
+    assert color_mnist.fid_scorer_for(config.replace(fid=False), train, test, tmp_path) is None
     with pytest.raises(ValueError, match="either `inception_weights` or `fid_extractor`"):
-        color_mnist.fid_scorer_for({**config, "fid_extractor": "a", "inception_weights": "b"}, train, test, tmp_path)
+        config.replace(fid_extractor="a", inception_weights="b")
 
 
-def test_resolve_train_config_checks_its_settings():
+def test_train_settings_check_themselves():
     with pytest.raises(ValueError, match="`pretrained` is only for model='avae_ss'"):
-        color_mnist.resolve_train_config({"model": "vae", "pretrained": "vae.keras"})
+        TrainSettings.from_dict({"model": "vae", "pretrained": "vae.keras"})
     with pytest.raises(ValueError, match="`arch` must be one of"):
-        color_mnist.resolve_train_config({"arch": "resnet"})
+        TrainSettings.from_dict({"arch": "resnet"})
     with pytest.raises(ValueError, match="Unknown settings"):
-        color_mnist.resolve_train_config({"rows": ["VAE"]})
-    tiny = color_mnist.resolve_train_config({"scale": "tiny", "model": "se"})
-    assert (tiny["mlp_hidden_units"], tiny["latent_dim"], tiny["train_attack_steps"]) == (32, 8, 1)
+        TrainSettings.from_dict({"rows": ["VAE"]})
+    tiny = TrainSettings.from_dict({"scale": "tiny", "model": "se"}).resolved()
+    assert (tiny.mlp_hidden_units, tiny.latent_dim, tiny.train_attack_steps) == (32, 8, 1)
 
 
 def test_avae_ss_trains_its_vae_first(fake_mnist, tmp_path):

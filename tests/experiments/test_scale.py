@@ -4,7 +4,7 @@ import pytest
 
 from keras_avae.experiments.scale import (
     CELEBA_SCALES,
-    OVERRIDABLE_FIELDS,
+    BUDGET_FIELDS,
     TABLE1_SCALES,
     TRAIN_SCALES,
     Scale,
@@ -43,7 +43,7 @@ def test_every_command_has_tiny_small_paper(scales):
     assert list(scales) == ["tiny", "small", "paper"]
     for name, scale in scales.items():
         assert scale.name == name and scale.description
-        assert all(hasattr(scale, field) for field in OVERRIDABLE_FIELDS)
+        assert all(hasattr(scale, field) for field in BUDGET_FIELDS)
         assert scale.to_dict()["name"] == name
 
 
