@@ -701,14 +701,17 @@ def run(args):
         seed=args.seed,
     )
     print(
-        f"Evaluating: linear probes on {len(probe_data[0])} training images, PGD on "
-        f"{len(evaluator.test_data[0])} test images ({args.attack_steps} steps x {args.restarts} restart(s) "
-        f"x {', '.join(args.losses)}) ...",
+        f"Evaluating: linear probes on {len(probe_data[0])} training images, attacks "
+        f"({', '.join(evaluator.attacks)}) on {len(evaluator.test_data[0])} test images ({args.attack_steps} "
+        f"steps x {args.restarts} PGD restart(s) x {', '.join(args.losses)}) ...",
         flush=True,
     )
     evaluation = protocol_run.evaluate_model(model, test_data, evaluator)
     config = {key: (list(value) if isinstance(value, tuple) else value) for key, value in vars(args).items()}
-    config.update(out=os.fspath(out), code_dir=os.fspath(code_dir))
+    config.update(
+        out=os.fspath(out), code_dir=os.fspath(code_dir), attacks=list(evaluator.attacks),
+        square_queries=evaluator.square_queries,
+    )
     metrics = {
         "model": args.model,
         "label": f"authors' {registry.DISPLAY_NAMES[args.model]} ({args.steps} steps)",
