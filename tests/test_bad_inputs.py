@@ -407,7 +407,9 @@ def test_numpy_numbers_are_accepted_and_stored_as_python_numbers():
 
 def test_good_input_on_every_path_trains():
     """The checks let good data through every path, and the self-supervised model evaluates without data."""
-    model = _model()
+    # No XLA: each data path retraces the train step, and an XLA compile of each costs seconds.
+    # (The checks run on the data outside the compiled step; the "-xla" case above covers XLA.)
+    model = _model(jit_compile=False)
     x = _images()
     for data in (x, list(x), _dataset(x), _Batches(x), _generator(x), tf.data.Dataset.from_tensor_slices((x, x)).batch(4)):
         model.fit(data, epochs=1, verbose=0)

@@ -4,7 +4,7 @@ The evaluation itself (probes, the attack ensemble, the checks) is
 `keras_avae.evaluation.robustness.RobustnessEvaluator`; this adapter runs it
 on the model being trained on `PeriodicEvaluation`'s schedule and writes each
 accuracy to the epoch's `logs` under `log_key(task, epsilon)`, e.g.
-`robust_digit_eps0.1`.
+`robust_digit_eps0_1` (epsilon 0.1).
 
 Example:
     evaluator = RobustnessEvaluator(train_data, test_data, every_n_epochs=10)

@@ -86,8 +86,9 @@ class RobustnessSanityWarning(UserWarning):
 
 
 def log_key(task, epsilon):
-    """The Keras `logs` key of one result, e.g. `robust_digit_eps0.1` (`eps0` is the clean accuracy)."""
-    return f"robust_{task}_eps{float(epsilon):g}"
+    """The Keras `logs` key of one result, e.g. `robust_digit_eps0_1` for epsilon 0.1 (`eps0` is the clean
+    accuracy). The radius' "." becomes "_": log keys are identifiers (TensorBoard tags, CSV columns)."""
+    return f"robust_{task}_eps{float(epsilon):g}".replace(".", "_")
 
 
 class RobustnessResults(dict):

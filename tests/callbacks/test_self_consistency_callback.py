@@ -19,7 +19,7 @@ SETTINGS = {"n": 16, "steps": 2, "seed": 4}
 @pytest.fixture
 def tiny_vae(make_networks):
     model = keras_avae.VAE(*make_networks(), seed=0)
-    model.compile(optimizer="adam")
+    model.compile(optimizer="adam", jit_compile=False)  # an XLA compile costs more than these fits
     return model
 
 

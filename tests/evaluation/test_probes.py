@@ -25,9 +25,12 @@ def _separable(num_examples, seed=SEED, scale=1.0, offset=0.0):
     return (scale * features + offset).astype(np.float32), labels
 
 
-@pytest.fixture
-def tiny_vae(make_networks):
-    """A tiny VAE fitted for one epoch on random images, with two label tasks."""
+@pytest.fixture(scope="module")
+def tiny_vae():
+    """A tiny VAE fitted for one epoch on random images, with two label tasks (shared by the module:
+    no test changes it, and `test_probes_leave_the_encoder_unchanged` checks that probing does not)."""
+    from conftest import tiny_networks
+
     rng = np.random.default_rng(SEED)
     x = rng.random((96,) + IMAGE_SHAPE, dtype=np.float32)
     # "bright" is a function of the image; "parity" is arbitrary.
@@ -36,7 +39,7 @@ def tiny_vae(make_networks):
         "bright": (brightness > np.median(brightness)).astype(np.int64),
         "parity": np.arange(len(x)) % 2,
     }
-    model = VAE(*make_networks(latent_dim=LATENT_DIM, image_shape=IMAGE_SHAPE), seed=SEED)
+    model = VAE(*tiny_networks(latent_dim=LATENT_DIM, image_shape=IMAGE_SHAPE), seed=SEED)
     model.compile(optimizer="adam")
     model.fit(x, epochs=1, batch_size=32, verbose=0)
     train = (x[:64], {task: y[:64] for task, y in labels.items()})

@@ -6,11 +6,6 @@ then logits = A x + c, and the smallest margin logit_y - logit_j over the box
 taking the end of its interval that lowers the margin.
 """
 
-import csv
-import json
-import math
-import warnings
-
 import keras
 import numpy as np
 import pytest
@@ -18,8 +13,7 @@ import tensorflow as tf
 
 from keras_avae import VAE, attacks
 from keras_avae.evaluation import probes
-from keras_avae.evaluation import report
-from keras_avae.evaluation.robustness import RobustnessEvaluator, RobustnessSanityWarning, attack
+from keras_avae.evaluation.robustness import RobustnessEvaluator, attack
 
 SEED = 0
 LINEAR_SHAPE = (2, 2, 1)  # flattened: 4 pixels
@@ -134,7 +128,7 @@ def tiny_vae():
     }
     keras.utils.set_random_seed(SEED)
     model = VAE(*tiny_networks(latent_dim=4, image_shape=(6, 6, 1)), seed=SEED)
-    model.compile(optimizer="adam")
+    model.compile(optimizer="adam", jit_compile=False)  # an XLA compile costs more than this fit
     model.fit(x, epochs=2, batch_size=32, verbose=0)
     return model, *_split(x, labels, 96)
 
@@ -367,7 +361,7 @@ def test_an_undefended_vae_is_broken_everywhere_at_epsilon_0_3():
     test = color_mnist("test", path=SHARED_MNIST, limit=100)
     keras.utils.set_random_seed(SEED)
     model = VAE(*architectures.mlp(8, (28, 28, 3), hidden_units=64, hidden_layers=1), seed=SEED)
-    model.compile(optimizer="adam")
+    model.compile(optimizer="adam", jit_compile=False)  # the XLA compile would double the fit's time
     model.fit(train[0], epochs=2, batch_size=64, verbose=0)
     evaluator = RobustnessEvaluator(
         train, test, epsilons=(0.0, 0.3), attack_steps=10, restarts=1, square_queries=100, check_size=20,

@@ -10,7 +10,7 @@ import keras_avae
 
 def _trained_vae(networks, images, **kwargs):
     vae = keras_avae.VAE(*networks, seed=0, **kwargs)
-    vae.compile(optimizer="adam")
+    vae.compile(optimizer="adam", jit_compile=False)  # only the source model: an XLA compile costs more than its fit
     vae.fit(images, epochs=1, batch_size=8, verbose=0)
     return vae
 

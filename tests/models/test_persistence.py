@@ -57,7 +57,9 @@ def test_config_round_trip(kind, make_networks, images):
 @pytest.mark.parametrize("kind", KINDS)
 def test_save_load_gives_the_same_model_and_resumes_training(kind, make_networks, images, tmp_path):
     model = _model(kind, make_networks, images)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    # Graph mode: the XLA compiles of `model` and `loaded` would cost most of the test. Each kind's
+    # fit under XLA is tested in its own file, and that jit_compile survives saving in test_vae.py.
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=False)
     _train(model, images)
     path = tmp_path / "model.keras"
     model.save(path)

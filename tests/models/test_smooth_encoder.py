@@ -55,7 +55,7 @@ def test_bad_arguments_are_refused(make_networks, kwargs, message):
 
 def test_from_pretrained_continues_from_a_trained_vae(make_networks, images):
     vae = keras_avae.VAE(*make_networks(), obs_var=0.2, seed=0)
-    vae.compile(optimizer="adam")
+    vae.compile(optimizer="adam", jit_compile=False)  # only the source model: an XLA compile costs more than its fit
     vae.fit(images, epochs=1, batch_size=8, verbose=0)
     source = [w.copy() for w in vae.get_weights()]
     smooth = keras_avae.SmoothEncoder.from_pretrained(vae, epsilon=0.05, train_attack_steps=1)

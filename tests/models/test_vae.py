@@ -53,7 +53,7 @@ def test_fit_lowers_the_loss(make_networks, images):
 
 def test_fit_takes_datasets_of_images_or_pairs(make_networks, images):
     model = keras_avae.VAE(*make_networks(), seed=0)
-    model.compile(optimizer="adam")
+    model.compile(optimizer="adam", jit_compile=False)  # XLA is incidental here; its compile costs more than the fit
     model.fit(tf.data.Dataset.from_tensor_slices(images).batch(8), epochs=1, verbose=0)
     pairs = tf.data.Dataset.from_tensor_slices((images, np.arange(len(images)))).batch(8)
     history = model.fit(pairs, epochs=1, verbose=0).history
@@ -171,7 +171,7 @@ def test_non_finite_arrays_are_refused_before_training(make_networks, images, ba
 
 def test_non_finite_dataset_batches_are_refused(make_networks, images):
     model = keras_avae.VAE(*make_networks())
-    model.compile(optimizer="adam")
+    model.compile(optimizer="adam", jit_compile=False)  # XLA is incidental: the checks run on the data, outside the step
     images[-1] = np.nan
     dataset = tf.data.Dataset.from_tensor_slices((images, np.zeros(len(images)))).batch(8)
     with pytest.raises(ValueError, match="Bad training data: inputs contain 36 NaN"):
@@ -182,17 +182,17 @@ def test_non_finite_dataset_batches_are_refused(make_networks, images):
 
 def test_pixels_outside_the_declared_range_are_refused(make_networks, images):
     model = keras_avae.VAE(*make_networks())
-    model.compile(optimizer="adam")
+    model.compile(optimizer="adam", jit_compile=False)  # XLA is incidental: the checks run on the data, outside the step
     with pytest.raises(ValueError, match=r"outside the declared data_range \(0.0, 1.0\).*divide uint8 images by 255"):
         model.fit(images * 255.0, epochs=1, verbose=0)
     dataset = tf.data.Dataset.from_tensor_slices(images * 255.0).batch(8)
     with pytest.raises(ValueError, match=r"outside the declared data_range"):
         model.fit(dataset, epochs=1, verbose=0)
     wide = keras_avae.VAE(*make_networks(), data_range=(0.0, 255.0))
-    wide.compile(optimizer="adam")
+    wide.compile(optimizer="adam", jit_compile=False)
     wide.fit(images * 255.0, epochs=1, verbose=0)
     unchecked = keras_avae.VAE(*make_networks(), data_range=None)
-    unchecked.compile(optimizer="adam")
+    unchecked.compile(optimizer="adam", jit_compile=False)
     unchecked.fit(images - 0.5, epochs=1, verbose=0)
 
 
