@@ -102,7 +102,8 @@ def test_console_script_is_installed():
 def test_train_writes_the_run_directory(fake_mnist, tmp_path, capsys):
     out = tmp_path / "run"
     status = cli.main(
-        ["train", "--model", "vae", "--scale", "tiny", "--data", str(fake_mnist), "--out", str(out), "--verbose", "0"]
+        ["train", "--model", "vae", "--scale", "tiny", "--data", str(fake_mnist), "--out", str(out), "--verbose", "0",
+         "--no-jit-compile"]
     )
     assert status == 0
     for name in ("model.keras", "config.json", "metrics.json", "summary.md", "fid_extractor.keras"):

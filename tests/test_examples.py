@@ -18,7 +18,10 @@ from keras_avae.experiments import registry, settings
 NUM_TRAIN, NUM_TEST = 300, 150
 TINY = ["--train-size", "256", "--test-size", "128", "--epochs", "1", "--latent-dim", "8"]
 # The evaluation at its smallest: one PGD step from one start, a one-epoch FID extractor.
-TINY_EVALUATION = ["--attack-steps", "1", "--restarts", "1", "--extractor-epochs", "1", "--verbose", "0"]
+# No XLA: its compile would cost more than these one-epoch fits (the default is tested in tests/models).
+TINY_EVALUATION = [
+    "--attack-steps", "1", "--restarts", "1", "--extractor-epochs", "1", "--verbose", "0", "--no-jit-compile"
+]
 
 
 example = load_example("train_color_mnist.py", "train_color_mnist")

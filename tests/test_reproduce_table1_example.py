@@ -21,11 +21,12 @@ def fake_mnist(tmp_path, write_fake_mnist):
     return write_fake_mnist(tmp_path / "mnist.npz", NUM_TRAIN, NUM_TEST)
 
 
+@pytest.mark.large
 def test_tiny_table_has_the_seven_rows(fake_mnist, tmp_path, capsys):
     out = tmp_path / "table1"
     document = example.main(
         ["--scale", "tiny", "--arch", "mlp", "--data", str(fake_mnist), "--out", str(out), "--verbose", "0",
-         "--epochs", "1", "--attack-steps", "1", "--restarts", "1"]
+         "--epochs", "1", "--attack-steps", "1", "--restarts", "1", "--no-jit-compile"]
     )
     rows = document["architectures"]["mlp"]
     assert [row["label"] for row in rows] == list(table1.ROW_LABELS)

@@ -22,7 +22,7 @@ def test_tiny_sweep_trains_one_avae_per_rho(fake_mnist, tmp_path):
     out = tmp_path / "sweep"
     document = example.main(
         ["--scale", "tiny", "--arch", "mlp", "--rhos", "0.975,0.5", "--data", str(fake_mnist),
-         "--out", str(out), "--verbose", "0", "--no-fid"]
+         "--out", str(out), "--verbose", "0", "--no-fid", "--no-jit-compile"]
     )
     rows = document["architectures"]["mlp"]
     assert [row["rho"] for row in rows] == [0.5, 0.975]

@@ -34,12 +34,13 @@ def test_rows_selection_brings_in_the_vae():
         AblationSettings(rows="AVAE (Alg. 2)")
 
 
+@pytest.mark.large
 def test_tiny_study_writes_its_table_with_the_choices(tmp_path, write_fake_mnist, capsys):
     data = write_fake_mnist(tmp_path / "mnist.npz", NUM_TRAIN, NUM_TEST)
     out = tmp_path / "ablation"
     document = cli.run(
         ["reproduce", "ablation", "--scale", "tiny", "--arch", "mlp", "--data", str(data), "--out", str(out),
-         "--rows", ",".join(ROWS), "--verbose", "0"]
+         "--rows", ",".join(ROWS), "--verbose", "0", "--no-jit-compile"]
     )
     rows = document["architectures"]["mlp"]
     assert [row["label"] for row in rows] == ["VAE", "AVAE (Alg. 1)", "AVAE delusion=sample",

@@ -54,7 +54,7 @@ def test_avae_ss_trains_its_vae_first(fake_mnist, tmp_path):
     out = tmp_path / "ss"
     metrics = color_mnist.train(
         {"model": "avae_ss", "scale": "tiny", "data": str(fake_mnist), "out": str(out), "verbose": 0,
-         "fid": False, "figures": False, "epsilons": [0.0]}
+         "fid": False, "figures": False, "epsilons": [0.0], "jit_compile": False}
     )
     assert type(keras.models.load_model(out / "model.keras")) is keras_avae.AVAESelfSupervised
     assert type(keras.models.load_model(out / "vae" / "model.keras")) is keras_avae.VAE

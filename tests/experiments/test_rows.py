@@ -52,7 +52,9 @@ def _tiny_data(count=32):
 
 
 def test_run_rows_times_against_the_vae_and_resumes(tmp_path, monkeypatch):
-    base = RunConfig(arch="mlp", scale="tiny", fid=False, figures=False, verbose=0, epsilons=(0.0, 0.1)).filled(
+    base = RunConfig(
+        arch="mlp", scale="tiny", fid=False, figures=False, verbose=0, epsilons=(0.0, 0.1), jit_compile=False
+    ).filled(
         TRAIN_SCALES["tiny"], "mlp"
     )
     rows = [{"label": "VAE", "model": "vae"}, {"label": "AVAE-SS", "model": "avae_ss", "pretrained": "VAE"}]
