@@ -126,7 +126,8 @@ def main(argv=None):
             before = np.load(out)
             figure = {"model": model_path, "ensemble_seconds": ensemble_seconds,
                       "baseline_seconds": float(before["seconds"]), "accuracy": {}, "baseline_accuracy": {},
-                      "robust_only_in_ensemble": 0, "broken_by": {}, "flagged": results.flagged}
+                      "robust_only_in_ensemble": 0, "broken_by": {}, "flagged": results.flagged,
+                      "attack_seconds": results.seconds}
             for task in trained:
                 for epsilon in epsilons:
                     mine = np.array([r is None for r in results.records[task][epsilon]])
@@ -146,6 +147,9 @@ def main(argv=None):
                 f"speed-up x{figure['speedup']:.2f}; robust only in the ensemble: {figure['robust_only_in_ensemble']}",
                 flush=True,
             )
+            print("  seconds per attack (evaluation, without the checks): " + "; ".join(
+                f"{task} " + ", ".join(f"{attack} {seconds:.1f}" for attack, seconds in by_attack.items())
+                for task, by_attack in results.seconds.items()), flush=True)
             print("  accuracy before / ensemble: " + ", ".join(
                 f"{key} {100 * figure['baseline_accuracy'][key]:.1f} / {100 * value:.1f}"
                 for key, value in figure["accuracy"].items()), flush=True)

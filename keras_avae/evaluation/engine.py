@@ -262,19 +262,18 @@ class Classifier:
         return self._art_estimators[key]
 
     def _make_art(self, input_shape, loss):
-        TensorFlowV2Classifier = _art().estimators.classification.TensorFlowV2Classifier
-
         def model(x, training=False):
             # + 0 * sum(x): a defined (zero) gradient where the classifier has none, as ART needs.
-            logits = self.compiled_logits(x)
+            logits = self.float_logits(x)
             return logits + 0.0 * tf.reduce_sum(tf.reshape(x, [tf.shape(x)[0], -1]), axis=1, keepdims=True)
 
-        return TensorFlowV2Classifier(
+        return _compiled_estimator_class()(
             model=model,
             nb_classes=self.num_classes,
             input_shape=tuple(input_shape),
             loss_object=_ArtLoss(loss) if loss else None,
             clip_values=self.data_range,
+            preprocessing=None,  # none: the compiled loss and gradient apply (and ART's default one is the identity)
         )
 
 
@@ -505,6 +504,54 @@ def square_fits(example_shape):
     return round((SQUARE_FIRST_FRACTION * height * width) ** 0.5) < min(height, width)
 
 
+def _compiled_estimator_class():
+    """ART's `TensorFlowV2Classifier` with its loss and loss gradient each in one compiled graph.
+
+    ART computes both eagerly: a `tf.GradientTape` around the model and the
+    loss, op by op, on every Auto-PGD iteration. On the few examples the
+    later attacks see, that overhead, not the network, sets their cost; the
+    compiled versions compute the same numbers (the loss object's reduction
+    is part of the trace, so a change of it traces again).
+    """
+    base = _art().estimators.classification.TensorFlowV2Classifier
+    if not hasattr(_compiled_estimator_class, "cached"):
+
+        class CompiledTensorFlowV2Classifier(base):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                self._compiled_loss = tf.function(self._graph_loss, reduce_retracing=True)
+                self._compiled_loss_gradient = tf.function(self._graph_loss_gradient, reduce_retracing=True)
+
+            def _graph_loss(self, x, y, reduction):
+                del reduction  # a key of the trace: the loss object reads its `reduction` when called
+                return self._loss_object(y, self._model(x, training=False))
+
+            def _graph_loss_gradient(self, x, y, reduction):
+                with tf.GradientTape() as tape:
+                    tape.watch(x)
+                    loss = self._graph_loss(x, y, reduction)
+                return tape.gradient(loss, x)
+
+            def _compiled_call(self, function, x, y):
+                x = tf.convert_to_tensor(x, tf.float32)
+                y = tf.convert_to_tensor(y, tf.float32)
+                return function(x, y, str(self._loss_object.reduction)).numpy()
+
+            def loss_gradient(self, x, y, training_mode=False, **kwargs):
+                if training_mode or self.preprocessing_operations or not isinstance(x, np.ndarray):
+                    return super().loss_gradient(x, y, training_mode=training_mode, **kwargs)
+                return self._compiled_call(self._compiled_loss_gradient, x, y)
+
+            def compute_loss(self, x, y, reduction="none", training_mode=False, **kwargs):
+                if training_mode or self.preprocessing_operations or reduction != "none" or not isinstance(x, np.ndarray):
+                    return super().compute_loss(x, y, reduction=reduction, training_mode=training_mode, **kwargs)
+                y = _art().utils.check_and_transform_label_format(y, self.nb_classes)
+                return self._compiled_call(self._compiled_loss, x, y)
+
+        _compiled_estimator_class.cached = CompiledTensorFlowV2Classifier
+    return _compiled_estimator_class.cached
+
+
 def _art():
     """The Adversarial Robustness Toolbox, imported when first needed.
 
@@ -520,6 +567,7 @@ def _art():
             warnings.filterwarnings("ignore", message=".*PyTorch not found.*")
             import art.attacks.evasion
             import art.estimators.classification
+            import art.utils
     finally:
         logging.config.dictConfig = configure
     return art

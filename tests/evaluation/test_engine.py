@@ -168,3 +168,23 @@ def test_art_dlr_loss_matches_its_formula():
     np.testing.assert_allclose(loss(targets, logits).numpy(), expected, rtol=1e-6)
     loss.reduction = "sum"
     assert float(loss(targets, logits)) == pytest.approx(sum(expected))
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "dlr_targeted"])
+def test_the_compiled_art_estimator_gives_arts_own_loss_and_gradient(loss):
+    # A nonlinear classifier, so the gradient depends on x: tanh of the linear logits.
+    linear, _, _, _ = _linear(num_classes=4)
+    classifier = engine.Classifier(lambda t: tf.tanh(linear.logits(t)), 4, (0.0, 1.0), tf.distribute.get_strategy(), 32)
+    estimator = classifier.art(IMAGE, loss)
+    eager = engine._art().estimators.classification.TensorFlowV2Classifier
+    rng = np.random.default_rng(SEED)
+    x = rng.random((7, *IMAGE)).astype(np.float32)
+    y = np.eye(4, dtype=np.float32)[rng.integers(0, 4, 7)]
+    compiled_gradient = estimator.loss_gradient(x, y)
+    np.testing.assert_allclose(compiled_gradient, eager.loss_gradient(estimator, x, y), rtol=1e-4, atol=1e-5)
+    assert np.abs(compiled_gradient).max() > 0
+    np.testing.assert_allclose(
+        estimator.compute_loss(x, y, reduction="none"), eager.compute_loss(estimator, x, y, reduction="none"), rtol=1e-4, atol=1e-6
+    )
+    # A reduction other than "none" goes through ART's own path and agrees with the per-example losses.
+    assert estimator.compute_loss(x, y, reduction="sum") == pytest.approx(estimator.compute_loss(x, y).sum(), rel=1e-5)

@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from keras_avae import VAE, attacks
-from keras_avae.evaluation import probes
+from keras_avae.evaluation import engine, probes
 from keras_avae.evaluation.robustness import RobustnessEvaluator, attack
 
 SEED = 0
@@ -237,6 +237,31 @@ def test_accuracy_never_rises_with_epsilon_and_reaches_chance(tiny_vae):
         assert values == sorted(values, reverse=True), task
         chance = np.bincount(labels[task]).max() / len(labels[task])
         assert accuracies[1.0] <= chance + 0.05, task
+
+
+def test_each_radius_attacks_only_the_examples_still_robust_at_the_smaller_one(tiny_vae, monkeypatch):
+    model, train, test = _only_task(tiny_vae, "parity")
+    epsilons = (0.0, 0.05, 0.3)
+    attacked = []
+    run_ensemble = engine.run_ensemble
+
+    def recording(classifier, x, y, epsilon, attacks, **kwargs):
+        attacked.append((epsilon, np.asarray(kwargs["only"]).copy()))  # FAST has no checks: every call is the evaluation's
+        return run_ensemble(classifier, x, y, epsilon, attacks, **kwargs)
+
+    monkeypatch.setattr(engine, "run_ensemble", recording)
+    results = RobustnessEvaluator(train, test, epsilons=epsilons, **FAST).evaluate(model)
+    masks = robust_masks(results)["parity"]
+    assert [epsilon for epsilon, _ in attacked] == [0.05, 0.3]
+    np.testing.assert_array_equal(attacked[0][1], masks[0.0])
+    np.testing.assert_array_equal(attacked[1][1], masks[0.05])  # only the survivors of 0.05
+    assert 0 < masks[0.05].sum() < masks[0.0].sum()  # so the pruning is seen at work
+    for epsilon in (0.05, 0.3):
+        for before, record in zip(results.records["parity"][0.05], results.records["parity"][epsilon]):
+            if before is not None:
+                assert record == before  # broken at 0.05 (or at x): the same break, its radius kept
+            elif record is not None:
+                assert record["epsilon"] == epsilon
 
 
 def test_seeded_runs_repeat(tiny_vae):
