@@ -4,8 +4,8 @@ Each function judges numbers the evaluator measured and returns a `Check`:
 its name, whether it passed, and a sentence that says what was found. A
 failed check marks the evaluation as flagged: its accuracies may be too high.
 
-- `monotone`: accuracy measured at each radius on its own (the evaluator: its
-  first attack on a subset) must not rise with epsilon (a larger ball holds
+- `monotone`: accuracy measured at each radius on its own (the evaluator: one
+  run of its first attack on a subset) must not rise with epsilon (a larger ball holds
   every smaller one).
 - `black_box`: the gradient-free Square attack runs only on the examples every
   white-box attack left robust; if it breaks more than a tolerance of all the
