@@ -39,6 +39,7 @@ not count.
 """
 
 import dataclasses
+import functools
 import logging.config
 import time
 import warnings
@@ -504,6 +505,7 @@ def square_fits(example_shape):
     return round((SQUARE_FIRST_FRACTION * height * width) ** 0.5) < min(height, width)
 
 
+@functools.cache
 def _compiled_estimator_class():
     """ART's `TensorFlowV2Classifier` with its loss and loss gradient each in one compiled graph.
 
@@ -511,45 +513,47 @@ def _compiled_estimator_class():
     loss, op by op, on every Auto-PGD iteration. On the few examples the
     later attacks see, that overhead, not the network, sets their cost; the
     compiled versions compute the same numbers (the loss object's reduction
-    is part of the trace, so a change of it traces again).
+    is part of the trace, so a change of it traces again). Inputs ART's own
+    path must handle (tensors, training mode, preprocessing, a reduced loss)
+    go to it.
     """
-    base = _art().estimators.classification.TensorFlowV2Classifier
-    if not hasattr(_compiled_estimator_class, "cached"):
 
-        class CompiledTensorFlowV2Classifier(base):
-            def __init__(self, *args, **kwargs):
-                super().__init__(*args, **kwargs)
-                self._compiled_loss = tf.function(self._graph_loss, reduce_retracing=True)
-                self._compiled_loss_gradient = tf.function(self._graph_loss_gradient, reduce_retracing=True)
+    class CompiledTensorFlowV2Classifier(_art().estimators.classification.TensorFlowV2Classifier):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self._compiled_loss = tf.function(self._graph_loss, reduce_retracing=True)
+            self._compiled_loss_gradient = tf.function(self._graph_loss_gradient, reduce_retracing=True)
 
-            def _graph_loss(self, x, y, reduction):
-                del reduction  # a key of the trace: the loss object reads its `reduction` when called
-                return self._loss_object(y, self._model(x, training=False))
+        def _graph_loss(self, x, y, reduction):
+            del reduction  # a key of the trace: the loss object reads its `reduction` when called
+            return self._loss_object(y, self._model(x, training=False))
 
-            def _graph_loss_gradient(self, x, y, reduction):
-                with tf.GradientTape() as tape:
-                    tape.watch(x)
-                    loss = self._graph_loss(x, y, reduction)
-                return tape.gradient(loss, x)
+        def _graph_loss_gradient(self, x, y, reduction):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                loss = self._graph_loss(x, y, reduction)
+            return tape.gradient(loss, x)
 
-            def _compiled_call(self, function, x, y):
-                x = tf.convert_to_tensor(x, tf.float32)
-                y = tf.convert_to_tensor(y, tf.float32)
-                return function(x, y, str(self._loss_object.reduction)).numpy()
+        def _compiles(self, x, training_mode):
+            return isinstance(x, np.ndarray) and not training_mode and not self.preprocessing_operations
 
-            def loss_gradient(self, x, y, training_mode=False, **kwargs):
-                if training_mode or self.preprocessing_operations or not isinstance(x, np.ndarray):
-                    return super().loss_gradient(x, y, training_mode=training_mode, **kwargs)
-                return self._compiled_call(self._compiled_loss_gradient, x, y)
+        def _compiled_call(self, function, x, y):
+            x = tf.convert_to_tensor(x, tf.float32)
+            y = tf.convert_to_tensor(y, tf.float32)
+            return function(x, y, str(self._loss_object.reduction)).numpy()
 
-            def compute_loss(self, x, y, reduction="none", training_mode=False, **kwargs):
-                if training_mode or self.preprocessing_operations or reduction != "none" or not isinstance(x, np.ndarray):
-                    return super().compute_loss(x, y, reduction=reduction, training_mode=training_mode, **kwargs)
-                y = _art().utils.check_and_transform_label_format(y, self.nb_classes)
-                return self._compiled_call(self._compiled_loss, x, y)
+        def loss_gradient(self, x, y, training_mode=False, **kwargs):
+            if not self._compiles(x, training_mode):
+                return super().loss_gradient(x, y, training_mode=training_mode, **kwargs)
+            return self._compiled_call(self._compiled_loss_gradient, x, y)
 
-        _compiled_estimator_class.cached = CompiledTensorFlowV2Classifier
-    return _compiled_estimator_class.cached
+        def compute_loss(self, x, y, reduction="none", training_mode=False, **kwargs):
+            if reduction != "none" or not self._compiles(x, training_mode):
+                return super().compute_loss(x, y, reduction=reduction, training_mode=training_mode, **kwargs)
+            y = _art().utils.check_and_transform_label_format(y, self.nb_classes)
+            return self._compiled_call(self._compiled_loss, x, y)
+
+    return CompiledTensorFlowV2Classifier
 
 
 def _art():

@@ -256,12 +256,15 @@ def test_each_radius_attacks_only_the_examples_still_robust_at_the_smaller_one(t
     np.testing.assert_array_equal(attacked[0][1], masks[0.0])
     np.testing.assert_array_equal(attacked[1][1], masks[0.05])  # only the survivors of 0.05
     assert 0 < masks[0.05].sum() < masks[0.0].sum()  # so the pruning is seen at work
-    for epsilon in (0.05, 0.3):
-        for before, record in zip(results.records["parity"][0.05], results.records["parity"][epsilon]):
+    new_breaks = 0
+    for smaller, larger in zip(epsilons, epsilons[1:]):
+        for before, record in zip(results.records["parity"][smaller], results.records["parity"][larger]):
             if before is not None:
-                assert record == before  # broken at 0.05 (or at x): the same break, its radius kept
+                assert record == before  # broken at the smaller radius (or at x): the same break, its radius kept
             elif record is not None:
-                assert record["epsilon"] == epsilon
+                assert record["epsilon"] == larger
+                new_breaks += 1
+    assert new_breaks == masks[0.0].sum() - masks[0.3].sum()  # every break is counted at the radius that found it
 
 
 def test_seeded_runs_repeat(tiny_vae):
