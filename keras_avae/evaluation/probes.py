@@ -130,6 +130,7 @@ def train_linear_probe(
         .shuffle(len(labels), seed=int(seed), reshuffle_each_iteration=True)
         .batch(batch_size)
     )
+    probe.optimizer.build(probe.trainable_variables)  # before the step's trace: else it traces twice
     probe.fit(examples, epochs=epochs, shuffle=False, verbose=0)  # shuffled above
     return probe
 

@@ -496,8 +496,9 @@ class VAE(keras.Model):
     def train_step(self, data):
         x = self._step_inputs(data)
         if not self.optimizer.built:
-            # Created here, as `optimizer.apply` would, but outside the dependency on x,
-            # so that the variables can be lifted out of the traced step.
+            # `fit` builds it first; a step called in a loop of the user's own creates it
+            # here, as `optimizer.apply` would, but outside the dependency on x, so that
+            # the variables can be lifted out of the traced step.
             with tf.name_scope(self.optimizer.name):
                 self.optimizer.build(self.trainable_variables)
         with tf.control_dependencies([x]):
@@ -660,9 +661,21 @@ class VAE(keras.Model):
         if self.built:
             self.optimizer.build(self.trainable_variables)
 
+    def _build_optimizer(self):
+        """Creates the optimizer's variables of a built model, before a step is traced.
+
+        A `tf.function` whose first trace creates variables is traced a second time
+        without them, so a first `fit` that left the optimizer to its step would trace
+        (and, under XLA, compile) that step twice.
+        """
+        if self.built and self.optimizer is not None and not self.optimizer.built:
+            with self.distribute_strategy.scope(), tf.name_scope(self.optimizer.name):
+                self.optimizer.build(self.trainable_variables)
+
     def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
         with _input_errors_as_value_errors():
             x = self._checked(x)
+            self._build_optimizer()
             if isinstance(validation_data, tuple):
                 validation_data = (self._checked(validation_data[0], "validation data"),) + validation_data[1:]
             elif validation_data is not None:
@@ -682,6 +695,7 @@ class VAE(keras.Model):
 
     def train_on_batch(self, x, y=None, *args, **kwargs):
         x = self._checked(x)
+        self._build_optimizer()
         return super().train_on_batch(x, y, *args, **kwargs)
 
     def test_on_batch(self, x, y=None, *args, **kwargs):

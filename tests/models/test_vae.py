@@ -51,6 +51,24 @@ def test_fit_lowers_the_loss(make_networks, images):
     assert losses[-1] < losses[0] - 5.0, losses
 
 
+@pytest.mark.parametrize("model_class", [keras_avae.VAE, keras_avae.AVAE])
+def test_the_first_fit_traces_its_step_once(make_networks, images, model_class):
+    """`fit` builds the optimizer before the step is traced: a step whose trace creates
+    variables is traced twice by `tf.function` (and compiled twice under XLA)."""
+
+    class Counted(model_class):
+        traces = 0
+
+        def train_step(self, data):
+            Counted.traces += 1
+            return super().train_step(data)
+
+    model = Counted(*make_networks(), seed=0)
+    model.compile(optimizer="adam", jit_compile=False)
+    model.fit(images, epochs=2, batch_size=8, verbose=0)
+    assert Counted.traces == 1 and model.optimizer.built
+
+
 def test_fit_takes_datasets_of_images_or_pairs(make_networks, images):
     model = keras_avae.VAE(*make_networks(), seed=0)
     model.compile(optimizer="adam", jit_compile=False)  # XLA is incidental here; its compile costs more than the fit
