@@ -8,6 +8,12 @@ is robust when no run of any attack changed its decision. So the cost follows
 the robust fraction: a model that is not robust is broken by the first run and
 costs little more than one attack.
 
+The runs of one attack go in waves: once few examples are left, the next runs
+are stacked into one batch (as many as fill `batch_size`), so that the many
+runs an attack makes on the last few examples cost about what one run costs.
+An example's record names the first run of its wave that broke it, the run
+that would have broken it had the runs gone one by one.
+
 Attacks (`ATTACKS`):
 
 - `"pgd"`: L-inf PGD (Madry et al., 2018) with each loss of `losses` (see
@@ -174,26 +180,37 @@ class Classifier:
 
     # ---------------------------------------------------------------- PGD
 
-    def pgd(self, x, y, epsilon, steps, loss, random_start, target_rank, seed):
-        """Best-iterate PGD on NumPy `x`, `y`: the best iterate of each example, as NumPy."""
+    def pgd(self, x, y, epsilon, steps, loss, target_rank=None, start=None):
+        """Best-iterate PGD on NumPy `x`, `y`: the best iterate of each example, as NumPy.
+
+        Args:
+            x, y: `(N, ...)` inputs and `(N,)` true classes.
+            epsilon: L-inf radius.
+            steps: iterations.
+            loss: a name from `PGD_LOSSES`, or `(N,)` names, one per example.
+            target_rank: for `"targeted_margin"`, k (the target is the k-th most
+                likely wrong class at x), one or `(N,)`; None otherwise.
+            start: `(N, ...)` offsets in [-1, 1], in units of epsilon, where each
+                example starts (None: every example starts from x).
+        """
         count = len(x)
+        per_example = {
+            "loss": np.broadcast_to(np.vectorize(_LOSS_INDEX.__getitem__, otypes=[np.int64])(loss), (count,)),
+            "target_rank": np.broadcast_to(np.asarray(0 if target_rank is None else target_rank, np.int64), (count,)),
+            "start": np.zeros(x.shape, np.float32) if start is None else np.asarray(start, np.float32),
+        }
         batch_size = min(self.batch_size, count)
         padding = -count % batch_size
         index = np.concatenate([np.arange(count), np.full(padding, -1)]).astype(np.int64)
-        if padding:
-            fill = np.arange(padding) % count
-            x, y = np.concatenate([x, x[fill]]), np.concatenate([y, y[fill]])
+        fill = np.concatenate([np.arange(count), np.arange(padding) % count])
+        columns = (x[fill], y.astype(np.int64)[fill], index, *(value[fill] for value in per_example.values()))
         settings = (
             tf.constant(float(epsilon)),
             tf.constant(losses_lib.step_size(epsilon, steps)),
             tf.constant(int(steps), tf.int64),
-            tf.constant(_LOSS_INDEX[loss], tf.int64),
-            tf.constant(bool(random_start)),
-            tf.constant(int(target_rank or 0), tf.int64),
-            tf.constant(int(seed), tf.int64),
         )
         best = np.empty((count, *x.shape[1:]), np.float32)
-        dataset = tf.data.Dataset.from_tensor_slices((x, y.astype(np.int64), index)).batch(batch_size)
+        dataset = tf.data.Dataset.from_tensor_slices(columns).batch(batch_size)
         with self.strategy.scope():
             for batch in self.strategy.experimental_distribute_dataset(dataset):
                 outputs = self._pgd(*batch, *settings)
@@ -205,17 +222,15 @@ class Classifier:
                     best[batch_index[real]] = batch_best.numpy()[real]
         return best
 
-    def _distributed_pgd(self, x, y, index, *settings):
-        return self.strategy.run(self._replica_pgd, args=(x, y, index, *settings))
+    def _distributed_pgd(self, *args):
+        return self.strategy.run(self._replica_pgd, args=args)
 
-    def _replica_pgd(self, x, y, index, epsilon, step, steps, loss_index, random_start, target_rank, seed):
+    def _replica_pgd(self, x, y, index, loss_index, target_rank, start, epsilon, step, steps):
         x = tf.cast(x, tf.float32)
-        replica = tf.cast(tf.distribute.get_replica_context().replica_id_in_sync_group, tf.int64)
         clean_logits = self.float_logits(x)
         target = _target_class(clean_logits, y, tf.maximum(target_rank, 1))
-        run_labels = tf.stack([y, target, tf.fill(tf.shape(y), loss_index)], axis=-1)
-        noise = tf.random.stateless_uniform(tf.shape(x), seed=tf.stack([seed, replica]), minval=-1.0, maxval=1.0)
-        start = self._clip(x + tf.where(random_start, epsilon, 0.0) * noise, x, epsilon)
+        run_labels = tf.stack([y, target, loss_index], axis=-1)
+        start = self._clip(x + epsilon * start, x, epsilon)
 
         def body(i, x_adv, best_x, best_wrong, best_margin):
             with tf.GradientTape() as tape:
@@ -294,11 +309,12 @@ def _per_example(mask, x):
 
 
 def _target_class(logits, labels, rank):
-    """The `rank`-th most likely class other than the true one (1 = the runner-up)."""
+    """The `rank`-th most likely class other than the true one (1 = the runner-up); `rank` one or per example."""
     is_true = tf.one_hot(labels, tf.shape(logits)[-1], on_value=True, off_value=False)
     others = tf.where(is_true, tf.fill(tf.shape(logits), logits.dtype.min), logits)
     order = tf.argsort(others, axis=-1, direction="DESCENDING", stable=True)
-    return tf.cast(tf.gather(order, tf.fill(tf.shape(labels), rank - 1), batch_dims=1), tf.int64)
+    rank = tf.broadcast_to(tf.cast(rank, tf.int64), tf.shape(labels, out_type=tf.int64))
+    return tf.cast(tf.gather(order, rank - 1, batch_dims=1), tf.int64)
 
 
 def _run_loss(labels, logits):
@@ -406,6 +422,9 @@ def run_ensemble(
 ):
     """Runs the attacks in order, each on the examples still robust; the per-example worst case.
 
+    Each attack's runs go in waves of `max(1, classifier.batch_size // n)` runs on
+    the n examples still robust (see the module docstring).
+
     Args:
         classifier: a `Classifier`.
         x: `(N, ...)` float32 NumPy inputs in `classifier.data_range`.
@@ -434,35 +453,70 @@ def run_ensemble(
     adversarial = np.array(x, np.float32, copy=True)
     outcome = Outcome(robust, records, adversarial)
     pending = robust.copy() if only is None else robust & np.asarray(only, bool)
-    run_index = 0
+    run_number = seed
     for attack in attacks:
         start = time.perf_counter()
-        for run in attack_runs(attack, losses, restarts, classifier.num_classes, apgd_restarts, square_fits(x.shape[1:])):
-            run_index += 1
+        runs = attack_runs(attack, losses, restarts, classifier.num_classes, apgd_restarts, square_fits(x.shape[1:]))
+        done = 0
+        while done < len(runs) and pending.any():
             chosen = np.flatnonzero(pending)
-            if not len(chosen):
-                break
-            candidates = _run(classifier, run, x[chosen], y[chosen], epsilon, steps, square_queries, seed + run_index)
-            candidates = _in_ball(candidates, x[chosen], epsilon, classifier.data_range, run, outcome.violations)
-            wrong, _ = judge(tf.constant(classifier.predict(candidates)), tf.constant(y[chosen]))
-            broken = chosen[wrong.numpy()]
-            outcome.robust[broken] = False
-            pending[broken] = False
-            outcome.adversarial[broken] = candidates[wrong.numpy()]
-            for example in broken:
-                outcome.records[example] = run.record()
+            wave = runs[done : done + max(1, classifier.batch_size // len(chosen))]
+            stacked = _run_wave(classifier, wave, x[chosen], y[chosen], epsilon, steps, square_queries, run_number + done + 1)
+            _keep_breaks(classifier, outcome, pending, chosen, wave, np.split(stacked, len(wave)), x, y, epsilon)
+            done += len(wave)
+        run_number += len(runs)
         outcome.seconds[attack] = outcome.seconds.get(attack, 0.0) + time.perf_counter() - start
     return outcome
 
 
-def _run(classifier, run, x, y, epsilon, steps, square_queries, seed):
-    """The candidates of one run on NumPy `x`, `y`."""
-    if run.attack == "pgd":
-        return classifier.pgd(x, y, epsilon, steps, run.loss, run.restart > 0, run.target_rank, seed)
+def _keep_breaks(classifier, outcome, pending, chosen, wave, candidates, x, y, epsilon):
+    """Marks in `outcome` (and off `pending`) the examples `chosen` that each run of `wave` broke.
+
+    `candidates[k]` holds run k's inputs for `x[chosen]`; those outside the ball or
+    range are reported and not counted (`_in_ball`). The first run of the wave
+    that breaks an example is its record.
+    """
+    candidates = [
+        _in_ball(run_candidates, x[chosen], epsilon, classifier.data_range, run, outcome.violations)
+        for run, run_candidates in zip(wave, candidates)
+    ]
+    labels = np.tile(y[chosen], len(wave))
+    wrong, _ = judge(tf.constant(classifier.predict(np.concatenate(candidates))), tf.constant(labels))
+    for run, run_candidates, run_wrong in zip(wave, candidates, np.split(wrong.numpy(), len(wave))):
+        run_wrong &= pending[chosen]
+        broken = chosen[run_wrong]
+        outcome.robust[broken] = False
+        pending[broken] = False
+        outcome.adversarial[broken] = run_candidates[run_wrong]
+        for example in broken:
+            outcome.records[example] = run.record()
+
+
+def _run_wave(classifier, wave, x, y, epsilon, steps, square_queries, seed):
+    """The candidates of a wave of runs of one attack on NumPy `x`, `y`, all attacked at once.
+
+    A wave stacks its runs' copies of the examples into one attack (`x` once
+    per run, in the order of `wave`): on the few examples the first runs of an
+    attack leave, one batch of all the remaining runs costs about what one run
+    costs. Run k of the wave has seed `seed + k`.
+    """
+    stacked_x, stacked_y = np.concatenate([x] * len(wave)), np.tile(y, len(wave))
+    attack = wave[0].attack
+    if attack == "pgd":
+        starts = [
+            np.random.default_rng(seed + k).uniform(-1.0, 1.0, x.shape).astype(np.float32)
+            if run.restart > 0 else np.zeros(x.shape, np.float32)
+            for k, run in enumerate(wave)
+        ]
+        return classifier.pgd(
+            stacked_x, stacked_y, epsilon, steps, np.repeat([run.loss for run in wave], len(x)),
+            np.repeat([run.target_rank or 0 for run in wave], len(x)), np.concatenate(starts),
+        )
     evasion = _art().attacks.evasion
     np.random.seed(seed % 2**32)  # ART draws its random starts and squares from NumPy's global state
-    if run.attack == "square":
-        attack = evasion.SquareAttack(
+    if attack == "square":
+        (run,) = wave
+        square = evasion.SquareAttack(
             classifier.art(x.shape[1:]),
             norm=np.inf,
             eps=float(epsilon),
@@ -472,13 +526,15 @@ def _run(classifier, run, x, y, epsilon, steps, square_queries, seed):
             batch_size=classifier.batch_size,
             verbose=False,
         )
-        return attack.generate(x, y=y).astype(np.float32)
-    targeted = run.target_rank is not None
-    labels = y
+        return square.generate(x, y=y).astype(np.float32)
+    targeted = wave[0].target_rank is not None
+    labels = stacked_y
     if targeted:
-        labels = _target_class(tf.constant(classifier.predict(x)), tf.constant(y), run.target_rank).numpy()
-    attack = evasion.AutoProjectedGradientDescent(
-        classifier.art(x.shape[1:], run.loss),
+        ranks = np.repeat([run.target_rank for run in wave], len(x))
+        logits = np.tile(classifier.predict(x), (len(wave), 1))
+        labels = _target_class(tf.constant(logits), tf.constant(stacked_y), tf.constant(ranks)).numpy()
+    apgd = evasion.AutoProjectedGradientDescent(
+        classifier.art(x.shape[1:], wave[0].loss),
         norm=np.inf,
         eps=float(epsilon),
         eps_step=float(epsilon),  # Auto-PGD's first step is 2 eps_step = 2 eps, as AutoAttack's
@@ -489,7 +545,7 @@ def _run(classifier, run, x, y, epsilon, steps, square_queries, seed):
         loss_type=None,
         verbose=False,
     )
-    return attack.generate(x, y=keras.utils.to_categorical(labels, classifier.num_classes)).astype(np.float32)
+    return apgd.generate(stacked_x, y=keras.utils.to_categorical(labels, classifier.num_classes)).astype(np.float32)
 
 
 SQUARE_FIRST_FRACTION = 0.8

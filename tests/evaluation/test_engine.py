@@ -103,7 +103,7 @@ def test_best_iterate_pgd_breaks_every_example_last_iterate_pgd_breaks():
         loss_fn=losses.margin_loss, clip_min=0.0, clip_max=1.0, y=y, rand_init=False,
     )
     broken_by_last = np.argmax(logits(last).numpy(), axis=1) != y
-    best = classifier.pgd(x, y, epsilon, steps, "margin", False, None, SEED)
+    best = classifier.pgd(x, y, epsilon, steps, "margin")
     broken_by_best = np.argmax(logits(best).numpy(), axis=1) != y
     assert broken_by_best[broken_by_last].all()
     assert broken_by_best.sum() > broken_by_last.sum()  # the best iterate finds more here
@@ -112,20 +112,48 @@ def test_best_iterate_pgd_breaks_every_example_last_iterate_pgd_breaks():
 def test_later_attacks_run_only_on_the_examples_still_robust(monkeypatch):
     classifier, x, y, _ = _linear(num_classes=4, num_examples=60)
     attacked = []
-    real = engine._run
+    real = engine._run_wave
 
-    def recording(classifier, run, x_run, *args):
-        attacked.append((run.attack, len(x_run)))
-        return real(classifier, run, x_run, *args)
+    def recording(classifier, wave, x_run, *args):
+        attacked.append((wave[0].attack, len(wave), len(x_run)))
+        return real(classifier, wave, x_run, *args)
 
-    monkeypatch.setattr(engine, "_run", recording)
+    monkeypatch.setattr(engine, "_run_wave", recording)
     outcome = _ensemble(classifier, x, y, ("pgd", "square"))
-    assert attacked[0] == ("pgd", len(x))  # everything correct at x is attacked first
+    assert attacked[0] == ("pgd", 1, len(x))  # everything correct at x is attacked first, by one run
     # cross-entropy from x broke some; margin from x sees only the rest
-    assert attacked[1][1] < len(x)
-    later = [size for _, size in attacked[1:]]
+    assert attacked[1][2] < len(x)
+    later = [size for _, _, size in attacked[1:]]
     assert later == sorted(later, reverse=True)
     assert outcome.broken_by().get("pgd", 0) > 0
+
+
+def test_the_last_runs_stack_into_waves_that_give_the_run_by_run_result(monkeypatch):
+    """Waves fill one batch with the remaining runs; the verdicts and records are those of
+    the runs one by one (here every run starts from x, so both are deterministic)."""
+    linear_classifier, x, y, linear = _linear(num_classes=4, num_examples=60)
+    classifier, one_by_one = (
+        engine.Classifier(linear_classifier.logits, 4, (0.0, 1.0), tf.distribute.get_strategy(), batch_size)
+        for batch_size in (256, 1)
+    )
+    waves = []
+    real = engine._run_wave
+
+    def recording(classifier, wave, x_run, *args):
+        waves.append((len(wave), len(x_run)))
+        return real(classifier, wave, x_run, *args)
+
+    monkeypatch.setattr(engine, "_run_wave", recording)
+    settings = dict(losses=("cross_entropy", "margin", "targeted_margin"), steps=5)
+    stacked = _ensemble(classifier, x, y, ("pgd",), **settings)
+    assert max(runs for runs, _ in waves) > 1  # 5 runs: cross-entropy, margin, 3 targets
+    assert all(runs == 1 or runs * size <= classifier.batch_size for runs, size in waves)
+    waves.clear()
+    alone = _ensemble(one_by_one, x, y, ("pgd",), **settings)
+    assert {runs for runs, _ in waves} == {1}
+    np.testing.assert_array_equal(stacked.robust, alone.robust)
+    assert stacked.records == alone.records
+    np.testing.assert_array_equal(stacked.robust, _worst_margin(x, y, *linear, EPSILON) > 0)
 
 
 def test_only_limits_the_examples_attacked():
