@@ -44,6 +44,7 @@ leaves them is reported in `Outcome.violations` and its outside candidates do
 not count.
 """
 
+import collections
 import dataclasses
 import functools
 import logging.config
@@ -290,6 +291,7 @@ class Classifier:
             loss_object=_ArtLoss(loss) if loss else None,
             clip_values=self.data_range,
             preprocessing=None,  # none: the compiled loss and gradient apply (and ART's default one is the identity)
+            remembered_calls=0 if loss else SQUARE_REMEMBERED_CALLS,
         )
 
 
@@ -551,6 +553,9 @@ def _run_wave(classifier, wave, x, y, epsilon, steps, square_queries, seed):
 SQUARE_FIRST_FRACTION = 0.8
 """ART's `p_init`: the first square covers this fraction of the image."""
 
+SQUARE_REMEMBERED_CALLS = 2
+"""Calls whose logits Square's estimator reuses: the two before each call hold every input it repeats."""
+
 
 def square_fits(example_shape):
     """Whether ART's Square attack can run on examples of this shape: images `(H, W, C)` whose
@@ -575,10 +580,35 @@ def _compiled_estimator_class():
     """
 
     class CompiledTensorFlowV2Classifier(_art().estimators.classification.TensorFlowV2Classifier):
-        def __init__(self, *args, **kwargs):
+        def __init__(self, *args, remembered_calls=0, **kwargs):
             super().__init__(*args, **kwargs)
             self._compiled_loss = tf.function(self._graph_loss, reduce_retracing=True)
             self._compiled_loss_gradient = tf.function(self._graph_loss_gradient, reduce_retracing=True)
+            self._remembered = collections.deque(maxlen=remembered_calls)
+            self.evaluated_rows = 0
+
+        def predict(self, x, batch_size=128, training_mode=False, **kwargs):
+            """ART's `predict`; with `remembered_calls`, the logits of an input seen in the last calls are reused.
+
+            Square asks three times per iteration and all but one of them for
+            inputs it asked about in the two calls before (the iterate, then its
+            robust rows, then the candidates); the classifier is deterministic,
+            so each input is evaluated once. `evaluated_rows` counts the inputs
+            the model saw.
+            """
+            if not self._remembered.maxlen or not self._compiles(x, training_mode):
+                self.evaluated_rows += len(x)
+                return super().predict(x, batch_size=batch_size, training_mode=training_mode, **kwargs)
+            keys = [row.tobytes() for row in x]
+            known = {key: logits for memory in self._remembered for key, logits in memory.items()}
+            missing = [i for i, key in enumerate(keys) if key not in known]
+            if missing:
+                self.evaluated_rows += len(missing)
+                computed = super().predict(x[missing], batch_size=batch_size, **kwargs)
+                known.update(zip((keys[i] for i in missing), computed))
+            logits = np.stack([known[key] for key in keys]) if keys else np.zeros((0, self.nb_classes), np.float32)
+            self._remembered.append(dict(zip(keys, logits)))
+            return logits
 
         def _graph_loss(self, x, y, reduction):
             del reduction  # a key of the trace: the loss object reads its `reduction` when called

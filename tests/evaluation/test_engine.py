@@ -216,3 +216,18 @@ def test_the_compiled_art_estimator_gives_arts_own_loss_and_gradient(loss):
     )
     # A reduction other than "none" goes through ART's own path and agrees with the per-example losses.
     assert estimator.compute_loss(x, y, reduction="sum") == pytest.approx(estimator.compute_loss(x, y).sum(), rel=1e-5)
+
+
+def test_square_evaluates_each_input_once_and_finds_what_it_finds_without_the_memory(monkeypatch):
+    """Square asks for the logits of most inputs two or three times; its estimator reuses them."""
+    _, x, y, _ = _linear(num_classes=4, num_examples=40)
+    results = {}
+    for remembered in (0, engine.SQUARE_REMEMBERED_CALLS):
+        monkeypatch.setattr(engine, "SQUARE_REMEMBERED_CALLS", remembered)
+        classifier, *_ = _linear(num_classes=4, num_examples=40)
+        candidates = engine._run_wave(classifier, [engine.Run("square")], x, y, EPSILON, 10, 200, SEED)
+        results[remembered] = candidates, classifier.art(IMAGE).evaluated_rows
+    (plain, plain_rows), (remembering, remembering_rows) = results.values()
+    np.testing.assert_array_equal(remembering, plain)
+    assert (plain != x).any()  # the attack moved something
+    assert remembering_rows < 0.4 * plain_rows  # three calls per iteration, one of them new inputs
