@@ -24,6 +24,10 @@ them alike.
 Usage:
     python benchmarks/evaluation.py runs/table1_small/mlp/VAE/model.keras runs/table1_small/mlp/AVAE/model.keras
     python benchmarks/evaluation.py runs/table1_small/conv/VAE/model.keras --test-size 100 --restarts 2
+
+The baseline is slow on a conv net (about 37 minutes per 1,000 images here):
+`--save-baseline` keeps its result and `--reuse-baseline` times a changed
+ensemble against it, for the same model and settings only.
 """
 
 import argparse
@@ -75,6 +79,11 @@ def parse_args(argv=None):
     parser.add_argument("--attacks", default="standard", help="the ensemble's attacks (default: standard)")
     parser.add_argument("--no-checks", action="store_true", help="time the ensemble without its checks")
     parser.add_argument("--baseline-rev", default=BASELINE_REV)
+    parser.add_argument("--save-baseline", default=None, metavar="PATHS",
+                        help="comma-separated .npz files, one per model: keep the baseline's result there")
+    parser.add_argument("--reuse-baseline", default=None, metavar="PATHS",
+                        help="comma-separated .npz files from --save-baseline, one per model: take the baseline's "
+                             "result from them instead of running it (the same model and settings are required)")
     parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
     return parser.parse_args(argv)
 
@@ -87,6 +96,8 @@ def main(argv=None):
     from keras_avae.evaluation import RobustnessEvaluator, probes
     from keras_avae.experiments.color_mnist import resolve_data_path
 
+    reuse, save = (_paths(value, len(args.models), flag) for value, flag in
+                   ((args.reuse_baseline, "--reuse-baseline"), (args.save_baseline, "--save-baseline")))
     path = resolve_data_path(args.data)
     train = color_mnist("train", path=path, limit=args.train_size)
     test = color_mnist("test", path=path, limit=args.test_size)
@@ -118,16 +129,26 @@ def main(argv=None):
                 "probes": probe_paths, "epsilons": list(epsilons), "steps": args.attack_steps,
                 "restarts": args.restarts, "out": os.fspath(out),
             }
-            subprocess.run(
-                [sys.executable, "-c", _BASELINE_SCRIPT, json.dumps(arguments)],
-                check=True, cwd=baseline, env={**os.environ, "PYTHONPATH": os.fspath(baseline)},
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )
-            before = np.load(out)
+            baseline_settings = json.dumps({
+                "model": arguments["model"], "test_size": len(test[0]), "train_size": len(train[0]),
+                "epsilons": list(epsilons), "steps": args.attack_steps, "restarts": args.restarts,
+                "baseline_rev": args.baseline_rev,
+            }, sort_keys=True)
+            if reuse:
+                before = _reused_baseline(reuse[index], baseline_settings)
+            else:
+                subprocess.run(
+                    [sys.executable, "-c", _BASELINE_SCRIPT, json.dumps(arguments)],
+                    check=True, cwd=baseline, env={**os.environ, "PYTHONPATH": os.fspath(baseline)},
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                )
+                before = dict(np.load(out))
+            if save:
+                np.savez(save[index], settings=baseline_settings, **{k: v for k, v in before.items() if k != "settings"})
             figure = {"model": model_path, "ensemble_seconds": ensemble_seconds,
                       "baseline_seconds": float(before["seconds"]), "accuracy": {}, "baseline_accuracy": {},
                       "robust_only_in_ensemble": 0, "broken_by": {}, "flagged": results.flagged,
-                      "attack_seconds": results.seconds}
+                      "attack_seconds": results.seconds, "baseline_reused_from": reuse[index] if reuse else None}
             for task in trained:
                 for epsilon in epsilons:
                     mine = np.array([r is None for r in results.records[task][epsilon]])
@@ -147,6 +168,8 @@ def main(argv=None):
                 f"speed-up x{figure['speedup']:.2f}; robust only in the ensemble: {figure['robust_only_in_ensemble']}",
                 flush=True,
             )
+            if reuse:
+                print(f"  (the baseline's seconds and verdicts are those saved in {reuse[index]})", flush=True)
             print("  seconds per attack (evaluation, without the checks): " + "; ".join(
                 f"{task} " + ", ".join(f"{attack} {seconds:.1f}" for attack, seconds in by_attack.items())
                 for task, by_attack in results.seconds.items()), flush=True)
@@ -163,6 +186,23 @@ def main(argv=None):
 
         files.write_json(args.json, {"settings": settings, "models": figures})
     return figures
+
+
+def _paths(value, count, flag):
+    if value is None:
+        return None
+    paths = value.split(",")
+    if len(paths) != count:
+        raise SystemExit(f"{flag} needs one path per model ({count}); got {len(paths)}")
+    return paths
+
+
+def _reused_baseline(path, settings):
+    """The baseline's result saved by --save-baseline, refused unless its model and settings are these."""
+    before = dict(np.load(path))
+    if str(before.pop("settings", "")) != settings:
+        raise SystemExit(f"{path} was saved for other settings than {settings}; run the baseline again")
+    return before
 
 
 if __name__ == "__main__":
