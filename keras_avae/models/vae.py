@@ -658,8 +658,7 @@ class VAE(keras.Model):
         Keras skips that step for a model whose `compile` is overridden, as this one is.
         """
         self.compile(**keras.saving.deserialize_keras_object(config))
-        if self.built:
-            self.optimizer.build(self.trainable_variables)
+        self._build_optimizer()
 
     def _build_optimizer(self):
         """Creates the optimizer's variables of a built model, before a step is traced.
