@@ -17,15 +17,17 @@ same test images twice:
 
 It prints the seconds of each, the speed-up, the images per second (test
 images x tasks x radii over seconds), the robust accuracies, and the number of
-examples the ensemble calls robust that the baseline broke (must be 0). The
-two runs of a model follow each other, so a load that changes slowly slows
+examples the ensemble calls robust that the baseline broke (must be 0, up to
+random starts: `--seed` draws those of both from another seed, and two saved
+baselines of one model compared give the baseline's own seed-to-seed
+disagreement). The two runs of a model follow each other, so a load that changes slowly slows
 them alike.
 
 Usage:
     python benchmarks/evaluation.py runs/table1_small/mlp/VAE/model.keras runs/table1_small/mlp/AVAE/model.keras
     python benchmarks/evaluation.py runs/table1_small/conv/VAE/model.keras --test-size 100 --restarts 2
 
-The baseline is slow on a conv net (about 21 minutes per 1,000 images here):
+The baseline is slow on a conv net (18 to 21 minutes per 1,000 images here):
 `--save-baseline` keeps its result and `--reuse-baseline` times a changed
 ensemble against it, for the same model and settings only.
 """
@@ -58,7 +60,7 @@ probes = {task: keras.saving.load_model(path) for task, path in arguments["probe
 labels = {task: data["y_" + task] for task in probes}
 evaluator = RobustnessEvaluator(
     (data["x"], labels), (data["x"], labels), epsilons=arguments["epsilons"],
-    attack_steps=arguments["steps"], restarts=arguments["restarts"], verbose=0,
+    attack_steps=arguments["steps"], restarts=arguments["restarts"], seed=arguments["seed"], verbose=0,
 )
 start = time.perf_counter()
 masks = evaluator._robust_masks(model, probes, evaluator.epsilons, evaluator.attack_steps)
@@ -78,6 +80,8 @@ def parse_args(argv=None):
     parser.add_argument("--restarts", type=int, default=10)
     parser.add_argument("--attacks", default="standard", help="the ensemble's attacks (default: standard)")
     parser.add_argument("--no-checks", action="store_true", help="time the ensemble without its checks")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the random starts, of the ensemble and of the baseline alike (default: 0)")
     parser.add_argument("--baseline-rev", default=BASELINE_REV)
     parser.add_argument("--save-baseline", default=None, metavar="PATHS",
                         help="comma-separated .npz files, one per model: keep the baseline's result there")
@@ -119,6 +123,7 @@ def main(argv=None):
             evaluator = RobustnessEvaluator(
                 train, test, epsilons=epsilons, attack_steps=args.attack_steps, restarts=args.restarts,
                 attacks=args.attacks.split(",") if "," in args.attacks else args.attacks, checks=not args.no_checks,
+                seed=args.seed,
             )
             start = time.perf_counter()
             results = evaluator.evaluate_with_probes(model, trained)
@@ -127,12 +132,12 @@ def main(argv=None):
             arguments = {
                 "data": os.fspath(scratch / "test.npz"), "model": os.fspath(Path(model_path).resolve()),
                 "probes": probe_paths, "epsilons": list(epsilons), "steps": args.attack_steps,
-                "restarts": args.restarts, "out": os.fspath(out),
+                "restarts": args.restarts, "seed": args.seed, "out": os.fspath(out),
             }
             baseline_settings = json.dumps({
                 "model": arguments["model"], "test_size": len(test[0]), "train_size": len(train[0]),
                 "epsilons": list(epsilons), "steps": args.attack_steps, "restarts": args.restarts,
-                "baseline_rev": args.baseline_rev,
+                "baseline_rev": args.baseline_rev, **({"seed": args.seed} if args.seed else {}),
             }, sort_keys=True)
             if reuse:
                 before = _reused_baseline(reuse[index], baseline_settings)
@@ -180,7 +185,7 @@ def main(argv=None):
         subprocess.run(["git", "-C", str(REPOSITORY), "worktree", "remove", "--force", str(baseline)], capture_output=True)
     settings = {"test_size": len(test[0]), "epsilons": list(epsilons), "attack_steps": args.attack_steps,
                 "restarts": args.restarts, "attacks": args.attacks, "checks": not args.no_checks,
-                "baseline_rev": args.baseline_rev}
+                "seed": args.seed, "baseline_rev": args.baseline_rev}
     if args.json:
         from keras_avae import files
 
