@@ -90,3 +90,8 @@ def load_example(filename, module_name):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def pytest_collection_modifyitems(items):
+    """The `large` tests first, so the two workers do not wait at the end on one slow test."""
+    items.sort(key=lambda item: item.get_closest_marker("large") is None)

@@ -99,6 +99,7 @@ def test_console_script_is_installed():
     assert result.stdout.strip() == f"keras-avae {keras_avae.__version__}"
 
 
+@pytest.mark.large
 def test_train_writes_the_run_directory(fake_mnist, tmp_path, capsys):
     out = tmp_path / "run"
     status = cli.main(

@@ -206,13 +206,15 @@ def test_main_rejects_bad_flags(tmp_path, flag, value):
         example.main(["--out", str(tmp_path), flag, value])
 
 
+@pytest.mark.large
 def test_avae_latent_joint_is_more_diagonal_than_the_vae_one(tmp_path):
     """Section 3.1: AVAE's Q(Z|Z') p(Z') is concentrated on the diagonal, the VAE's is not.
 
-    Default settings (N_x = 100, N_z = 64, v = 1e-3, nu_rho = 1e-3, 4000 steps, seed 0) measured
-    mass within one / two grid steps: VAE 0.775 / 0.907, AVAE 0.890 / 0.972.
+    The gap opens early: at 1500 of the default 4000 steps (N_x = 100, N_z = 64, v = 1e-3,
+    nu_rho = 1e-3, seed 0) the mass within one / two grid steps was VAE 0.609 / 0.791,
+    AVAE 0.734 / 0.899, twice the margins asserted here.
     """
-    metrics = example.main(["--out", str(tmp_path)])
+    metrics = example.main(["--out", str(tmp_path), "--steps", "1500"])
     vae, avae = metrics["vae"], metrics["avae"]
     assert avae["latent_diagonal_mass_1"] > vae["latent_diagonal_mass_1"] + 0.05
     assert avae["latent_diagonal_mass_2"] > vae["latent_diagonal_mass_2"] + 0.03

@@ -36,6 +36,7 @@ def saved_vae(tmp_path):
     return path
 
 
+@pytest.mark.large
 def test_main_prints_the_table_and_writes_json(fake_mnist, saved_vae, tmp_path, capsys):
     out = tmp_path / "out" / "robustness.json"
     results = example.main(

@@ -228,6 +228,8 @@ def test_square_evaluates_each_input_once_and_finds_what_it_finds_without_the_me
         candidates = engine._run_wave(classifier, [engine.Run("square")], x, y, EPSILON, 10, 200, SEED)
         results[remembered] = candidates, classifier.art(IMAGE).evaluated_rows
     (plain, plain_rows), (remembering, remembering_rows) = results.values()
-    np.testing.assert_array_equal(remembering, plain)
+    # The same search path: a different accepted square would move a pixel by EPSILON, while the
+    # logits of a differently composed batch may round differently in the last bit on some CPUs.
+    np.testing.assert_allclose(remembering, plain, rtol=0, atol=1e-6)
     assert (plain != x).any()  # the attack moved something
     assert remembering_rows < 0.4 * plain_rows  # three calls per iteration, one of them new inputs

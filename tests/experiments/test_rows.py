@@ -51,6 +51,7 @@ def _tiny_data(count=32):
     }
 
 
+@pytest.mark.large
 def test_run_rows_times_against_the_vae_and_resumes(tmp_path, monkeypatch):
     base = RunConfig(
         arch="mlp", scale="tiny", fid=False, figures=False, verbose=0, epsilons=(0.0, 0.1), jit_compile=False
