@@ -17,10 +17,13 @@ from keras_avae.experiments import registry, settings
 
 NUM_TRAIN, NUM_TEST = 300, 150
 TINY = ["--train-size", "256", "--test-size", "128", "--epochs", "1", "--latent-dim", "8"]
-# The evaluation at its smallest: one PGD step from one start, a one-epoch FID extractor.
-# No XLA: its compile would cost more than these one-epoch fits (the default is tested in tests/models).
+# The evaluation at its smallest: one PGD step from one start without the rest of the ensemble
+# and its checks (the default ensemble through the CLI is under test in tests/test_cli.py), a
+# one-epoch FID extractor. No XLA: its compile would cost more than these one-epoch fits (the
+# default is tested in tests/models).
 TINY_EVALUATION = [
-    "--attack-steps", "1", "--restarts", "1", "--extractor-epochs", "1", "--verbose", "0", "--no-jit-compile"
+    "--attack-steps", "1", "--restarts", "1", "--attacks", "pgd", "--no-checks", "--extractor-epochs", "1",
+    "--verbose", "0", "--no-jit-compile",
 ]
 
 
