@@ -14,6 +14,9 @@ import pytest
 import tensorflow as tf
 
 import keras_avae
+from conftest import RERUN_IF_THE_WORKER_CRASHES
+
+pytestmark = RERUN_IF_THE_WORKER_CRASHES
 
 LOG_VAR_BIAS = -60.0
 IMAGE_SHAPE, LATENT_DIM = (4, 4, 1), 2

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import RERUN_IF_THE_WORKER_CRASHES
 from keras_avae import VAE, attacks
 from keras_avae.evaluation import engine, probes
 from keras_avae.evaluation.robustness import RobustnessEvaluator, attack
@@ -275,6 +276,7 @@ def test_seeded_runs_repeat(tiny_vae):
     assert first == second
 
 
+@RERUN_IF_THE_WORKER_CRASHES
 def test_mirrored_strategy_matches_one_device():
     devices = [d.name for d in tf.config.list_logical_devices("CPU")][:2]
     assert len(devices) == 2, "conftest.py sets up two logical CPUs"
