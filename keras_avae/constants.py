@@ -111,3 +111,12 @@ CELEBA_ATTRIBUTES = (
 
 CELEBA_EPSILONS = (0.0, 0.1)
 """`keras_avae.experiments.celeba.EPSILONS`."""
+
+LEARNING_CURVE_EPOCHS = (5, 10, 20, 50, 100)
+"""The epochs whose checkpoints `keras-avae reproduce learning-curve` evaluates by default (the issue's
+5, 10, 20, 50 and 100 epochs; the paper's Figure 5, middle, does not list its points)."""
+
+LEARNING_CURVE_ATTACK_STEPS = 20
+LEARNING_CURVE_RESTARTS = 1
+"""The learning curve's lighter attack on its checkpoints: PGD 20 steps x 1 start per loss (the last
+checkpoint is also evaluated with the full protocol)."""

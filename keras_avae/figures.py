@@ -51,6 +51,8 @@ MIN_PANEL_INCHES = 2.5
 """Least width, in inches, of a grid panel, so that its title fits."""
 
 CURVE_FIGSIZE = (5.0, 3.75)
+LEARNING_CURVE_FIGSIZE = (6.5, 4.5)
+QUALITY_FIGSIZE = (13.0, 3.75)
 """(width, height) in inches of the accuracy plots."""
 
 PADDING = 1
@@ -252,6 +254,97 @@ def accuracy_vs_rho(results_by_rho, task, epsilon, path):
     _style_accuracy_axes(
         ax, "coupling strength $\\rho$", f"{task}: adversarial accuracy vs $\\rho$"
     )
+    return _save(figure, path)
+
+
+def learning_curve(points, task, path, final=None, paper=None, paper_steps=None, title=None):
+    """Figure 5 (middle): adversarial accuracy against training steps, one line per radius.
+
+    Args:
+        points: the curve's evaluations in order, each a dict with `steps`, `attack` (its
+            `attacks`, `attack_steps`, `restarts`) and `accuracy` `{task: {radius: accuracy}}`
+            (radii as strings or numbers, accuracies in [0, 1]).
+        task: the task to draw.
+        path: where to save the PNG.
+        final: the last checkpoint under the full evaluation (same layout), drawn as filled markers.
+        paper: the paper's row (`accuracy` in the same layout), drawn as stars at `paper_steps`.
+        paper_steps: where the paper's values are marked on the steps axis.
+        title: the figure's title (default: the task).
+
+    Returns:
+        `path`, as a string.
+
+    Example:
+        learning_curve(document["points"], "digit", "digit.png", final=document["final"])
+    """
+    if not points:
+        raise ValueError("`points` must hold at least one evaluation.")
+    curves = [(int(point["steps"]), _accuracies(point["accuracy"], task, f"points[{index}]")) for index, point in enumerate(points)]
+    radii = sorted(curves[0][1])
+    figure = _new_figure(LEARNING_CURVE_FIGSIZE)
+    ax = figure.subplots()
+    for index, radius in enumerate(radii):
+        color = f"C{index}"
+        ax.plot(
+            [steps for steps, _ in curves],
+            [100 * _lookup(accuracies, radius, f"points ({task})") for _, accuracies in curves],
+            marker=MARKERS[index % len(MARKERS)], color=color,
+            label=f"$\\epsilon$ = {radius:g}" + ("" if index else f" ({attack_label(points[0]['attack'])})"),
+        )
+        if final is not None:
+            ax.plot([int(final["steps"])], [100 * _lookup(_accuracies(final["accuracy"], task, "final"), radius, "final")],
+                    marker=MARKERS[index % len(MARKERS)], markersize=10, color=color, linestyle="none",
+                    markeredgecolor="black", label=f"last checkpoint, {attack_label(final['attack'])}" if index == 0 else None)
+        if paper is not None and paper_steps is not None:
+            value = _accuracies(paper["accuracy"], task, "paper").get(radius)
+            if value is not None:
+                ax.plot([paper_steps], [100 * value], marker="*", markersize=12, color=color, linestyle="none",
+                        label="paper (Table 1)" if index == 0 else None)
+    _style_accuracy_axes(ax, "training steps", title or task)
+    return _save(figure, path)
+
+
+def attack_label(attack):
+    """An evaluation's attack in a few characters: `{"attacks": "pgd", "attack_steps": 20, "restarts": 1}`
+    -> "pgd 20x1" (attacks, PGD steps x starts)."""
+    attacks = attack["attacks"] if isinstance(attack["attacks"], str) else "+".join(attack["attacks"])
+    return f"{attacks} {attack['attack_steps']}x{attack['restarts']}"
+
+
+def learning_curve_quality(points, path, title=None):
+    """Clean probe accuracy, reconstruction MSE and shift ratio against training steps.
+
+    Args:
+        points: as for `learning_curve`, each also with `probe_accuracy` `{task: accuracy}`,
+            `test_reconstruction_mse` and `shift_ratio` `{radius: {task: ratio}}`.
+        path: where to save the PNG.
+        title: the figure's title.
+
+    Returns:
+        `path`, as a string.
+    """
+    if not points:
+        raise ValueError("`points` must hold at least one evaluation.")
+    steps = [int(point["steps"]) for point in points]
+    figure = _new_figure(QUALITY_FIGSIZE)
+    clean, mse, shift = figure.subplots(1, 3)
+    for index, task in enumerate(points[0]["probe_accuracy"]):
+        clean.plot(steps, [100 * point["probe_accuracy"][task] for point in points], marker=MARKERS[index % len(MARKERS)], label=task)
+    clean.set(xlabel="training steps", ylabel="clean probe accuracy (%)", title="clean accuracy")
+    clean.legend()
+    mse.plot(steps, [point["test_reconstruction_mse"] for point in points], marker="o")
+    mse.set(xlabel="training steps", ylabel="MSE per pixel (0..255)", title="reconstruction")
+    lines = sorted({(radius, task) for point in points for radius, ratios in point["shift_ratio"].items() for task in (ratios or {})})
+    for index, (radius, task) in enumerate(lines):
+        shift.plot(steps, [(point["shift_ratio"].get(radius) or {}).get(task, math.nan) for point in points],
+                   marker=MARKERS[index % len(MARKERS)], label=f"{task}, $\\epsilon$ = {float(radius):g}")
+    shift.set(xlabel="training steps", ylabel="worst shift / centroid distance", title="shift ratio")
+    if lines:
+        shift.legend()
+    for ax in (clean, mse, shift):
+        ax.grid(True, alpha=0.3)
+    if title:
+        figure.suptitle(title)
     return _save(figure, path)
 
 

@@ -65,7 +65,7 @@ def test_scale_flags_document_each_preset(capsys):
     with pytest.raises(SystemExit):
         cli.run(["reproduce", "table1", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "--scale {tiny,small,paper}" in text
+    assert "--scale {tiny,small,medium,paper}" in text
     assert "mlp 20, conv 3" in text  # the small scale's epochs per architecture
     assert "Appendix F" in text
 

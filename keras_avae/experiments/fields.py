@@ -191,6 +191,22 @@ def _check_epochs(value, name):
 EPOCHS = dataclasses.replace(POSITIVE_INT, check=_check_epochs)
 
 
+def _check_epoch_list(value, name):
+    """Distinct epochs, integers >= 1, sorted."""
+    items = _items(value) if isinstance(value, (str, list, tuple)) else None
+    try:
+        epochs = sorted({validation.check_integer(int(item) if isinstance(item, str) else item, name, minimum=1)
+                         for item in items}) if items else []
+    except (TypeError, ValueError):
+        epochs = []
+    if not epochs:
+        raise ValueError(f"`{name}` must be integers >= 1 (epochs). Received: {name}={value!r}")
+    return tuple(epochs)
+
+
+EPOCH_LIST = Kind(check=_check_epoch_list, metavar="E1,E2,...", expects="comma-separated integers >= 1")
+
+
 def setting(default, help, kind, *, group="run", flag=True, positional=False):
     """A dataclass field of a settings class.
 

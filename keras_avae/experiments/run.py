@@ -36,7 +36,8 @@ EVAL_BATCH_SIZE = 256
 
 
 def train_model(
-    model, x=None, *, epochs, batch_size, num_train=None, log_dir=None, callbacks=(), verbose=1, backup_dir=None
+    model, x=None, *, epochs, batch_size, num_train=None, log_dir=None, callbacks=(), verbose=1, backup_dir=None,
+    before_backup=(),
 ):
     """Fits `model`, timing its steps; logs to TensorBoard when `log_dir` is given.
 
@@ -51,13 +52,16 @@ def train_model(
         batch_size: images per step (ignored for a dataset, which is batched).
         num_train: training set size (for `AVAESelfSupervised`'s steps per epoch).
         log_dir: TensorBoard folder, or None.
-        callbacks: further callbacks, run before TensorBoard (so it sees their logs).
+        callbacks: further callbacks, run after the backup of each epoch and before TensorBoard (so it
+            sees their logs).
         verbose: `fit`'s verbosity: 0 silent, 1 progress bar, 2 one line per epoch.
         backup_dir: if set, the training state (weights, optimizer, seed generators, epoch)
             is backed up there after every epoch (`files.AtomicBackupAndRestore`), a backup
             found there is restored first, so an interrupted `fit` continues from its last
             completed epoch, and the folder is deleted when training completes. The
             returned timings and terms then cover only the epochs run by this call.
+        before_backup: callbacks run before the backup of each epoch (e.g. a checkpoint that must
+            exist for every epoch the backup records).
 
     Returns:
         Dict with `train_seconds` (wall clock of `fit`), `seconds_per_step`
@@ -66,7 +70,7 @@ def train_model(
     """
     timer = StepTimer()
     backup = [files.AtomicBackupAndRestore(backup_dir)] if backup_dir is not None else []
-    all_callbacks = backup + list(callbacks) + [timer]
+    all_callbacks = list(before_backup) + backup + list(callbacks) + [timer]
     if log_dir is not None:
         all_callbacks.append(
             keras.callbacks.TensorBoard(log_dir=os.fspath(log_dir), write_graph=False, profile_batch=0)

@@ -7,6 +7,7 @@
     AblationSettings    `keras-avae reproduce ablation` (each row fixes the open choices)
     RhoSweepSettings    `keras-avae reproduce rho-sweep` (each row fixes rho)
     CelebASettings      `keras-avae reproduce celeba`
+    LearningCurveSettings   `keras-avae reproduce learning-curve` (one model, checkpoints evaluated)
 
 The classes are built from mixins that hold the settings several commands
 share (`scale.Budget`, `Hyperparameters`, `Choices`, `Evaluation`, `FID`,
@@ -35,6 +36,8 @@ from keras_avae import constants
 from keras_avae.experiments import fields
 from keras_avae.experiments.fields import (
     BOOL,
+    EPOCH_LIST,
+    POSITIVE_INT,
     NON_NEGATIVE,
     NON_NEGATIVE_INT,
     PATH,
@@ -315,6 +318,69 @@ class TrainSettings(RunConfig, Scaled):
         """A copy with the budget filled from the scale and the default `out`."""
         out = self.out or f"runs/{self.model}_{self.arch}"
         return self.filled(self.preset, self.arch).replace(out=out)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class LearningCurveSettings(TrainSettings):
+    """`keras-avae reproduce learning-curve`: one model trained to its budget, evaluated at checkpoints.
+
+    The checkpoints' curve uses the lighter `curve_*` attack; the last checkpoint is also evaluated
+    with the run's full evaluation settings (`attacks`, `attack_steps`, `restarts`). No FID.
+    """
+
+    HIDDEN: ClassVar[tuple] = TrainSettings.HIDDEN + (
+        "pretrained", "robustness", "robustness_every_n_epochs", "fid", "fid_extractor", "inception_weights",
+        "fid_samples", "extractor_epochs",
+    )
+    HELP: ClassVar[dict] = {
+        **TrainSettings.HELP,
+        "out": "output directory (default: runs/learning_curve_<model>_<arch>_<scale>)",
+        "model": "vae (eq. 2), avae (eq. 13), se (smooth encoder, Algorithm 2) or seavae (eq. 35) (default: avae)",
+        "resume": "continue the interrupted curve in --out: training from its last completed epoch (backup/), "
+        "then the checkpoints not yet evaluated; refuses settings that differ from the run's config.json",
+        "overwrite": "delete the curve in --out (checkpoints, points, backup) and start again",
+        "figures": "draw the curve's figures (default: on)",
+    }
+
+    fid: bool = like(FID, "fid", False)
+    checkpoint_epochs: tuple = setting(
+        constants.LEARNING_CURVE_EPOCHS, "epochs after which the model is saved and evaluated; those beyond "
+        "--epochs are left out and the last epoch is always in", EPOCH_LIST, group=COMMAND,
+    )
+    curve_attacks: str | tuple = like(
+        Evaluation, "attacks", "pgd", help="the attacks of the checkpoints' curve (the last checkpoint is also "
+        "evaluated with --attacks)",
+    )
+    curve_attack_steps: int = setting(
+        constants.LEARNING_CURVE_ATTACK_STEPS, "PGD steps per start of the curve's attack", POSITIVE_INT, group=ATTACK
+    )
+    curve_restarts: int = setting(
+        constants.LEARNING_CURVE_RESTARTS, "PGD starts per loss of the curve's attack", POSITIVE_INT, group=ATTACK
+    )
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.model == "avae_ss":
+            raise ValueError(
+                "`model` must be one of ('vae', 'avae', 'se', 'seavae') for a learning curve: AVAE-SS post-trains "
+                "a trained model (keras-avae train --model avae_ss). Received: model='avae_ss'"
+            )
+
+    def resolved(self):
+        """A copy with the budget filled from the scale and the default `out`."""
+        out = self.out or f"runs/learning_curve_{self.model}_{self.arch}_{self.scale}"
+        return self.filled(self.preset, self.arch).replace(out=out)
+
+    def curve_epochs(self):
+        """The epochs whose checkpoints are evaluated: `checkpoint_epochs` up to `epochs`, and `epochs`."""
+        return tuple(sorted({epoch for epoch in self.checkpoint_epochs if epoch < self.epochs} | {self.epochs}))
+
+    def curve_evaluator_settings(self):
+        """`evaluator_settings` with the curve's lighter attack."""
+        return {
+            **self.evaluator_settings(),
+            "attacks": self.curve_attacks, "attack_steps": self.curve_attack_steps, "restarts": self.curve_restarts,
+        }
 
 
 # ------------------------------------------------------------------ evaluate

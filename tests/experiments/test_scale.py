@@ -3,6 +3,7 @@
 import pytest
 
 from keras_avae.experiments.scale import (
+    ABLATION_SCALES,
     CELEBA_SCALES,
     BUDGET_FIELDS,
     TABLE1_SCALES,
@@ -38,13 +39,30 @@ def test_small_table1_fits_two_cpu_cores():
     assert small.epochs_for("conv") * steps_per_epoch(small.train_size, small.batch_size) == 471
 
 
-@pytest.mark.parametrize("scales", [TRAIN_SCALES, TABLE1_SCALES, CELEBA_SCALES])
-def test_every_command_has_tiny_small_paper(scales):
-    assert list(scales) == ["tiny", "small", "paper"]
+@pytest.mark.parametrize(
+    "scales, names",
+    [
+        (TRAIN_SCALES, ["tiny", "small", "medium", "paper"]),
+        (TABLE1_SCALES, ["tiny", "small", "medium", "paper"]),
+        (CELEBA_SCALES, ["tiny", "small", "paper"]),
+    ],
+)
+def test_every_command_has_its_presets_in_order_of_size(scales, names):
+    assert list(scales) == names
     for name, scale in scales.items():
         assert scale.name == name and scale.description
         assert all(hasattr(scale, field) for field in BUDGET_FIELDS)
         assert scale.to_dict()["name"] == name
+
+
+def test_medium_trains_on_every_image_and_evaluates_by_the_papers_protocol():
+    medium, paper = TRAIN_SCALES["medium"], TRAIN_SCALES["paper"]
+    assert TABLE1_SCALES["medium"] is medium and ABLATION_SCALES["medium"] is medium
+    assert medium.train_size == paper.train_size == 60000 and medium.test_size == 10000
+    assert (medium.attack_steps, medium.restarts) == (paper.attack_steps, paper.restarts) == (40, 10)
+    assert medium.attack_size == 1000 and medium.learning_rate == paper.learning_rate
+    assert medium.train_attack_steps == 5  # SE: the 5 PGD steps, the paper's 20 where time allows
+    assert medium.epochs_for("conv") * steps_per_epoch(medium.train_size, medium.batch_size) == 9380
 
 
 def test_epochs_per_architecture():

@@ -42,7 +42,7 @@ BAD = [
     (settings.TrainSettings, {"seed": -5}, "`seed` must be an integer >= 0"),
     (settings.TrainSettings, {"verbose": 3}, "`verbose` must be one of (0, 1, 2)"),
     (settings.TrainSettings, {"model": "gan"}, "`model` must be one of"),
-    (settings.TrainSettings, {"scale": "huge"}, "`scale` must be one of ('tiny', 'small', 'paper')"),
+    (settings.TrainSettings, {"scale": "huge"}, "`scale` must be one of ('tiny', 'small', 'medium', 'paper')"),
     (settings.TrainSettings, {"delusion": "median"}, "`delusion` must be one of ('mean', 'sample')"),
     (settings.TrainSettings, {"epsilons": "0,-1"}, "`epsilons` must be finite numbers >= 0"),
     (settings.TrainSettings, {"attacks": "fgsm"}, "`attacks` must list attack names from"),
