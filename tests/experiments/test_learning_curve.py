@@ -3,9 +3,10 @@
 import json
 
 import keras
+import numpy as np
 import pytest
 
-from keras_avae import cli, constants
+from keras_avae import cli, constants, files
 from keras_avae.experiments import learning_curve, table1
 from keras_avae.experiments.settings import LearningCurveSettings
 
@@ -144,3 +145,14 @@ def test_an_interrupted_training_resumes_from_its_backup(tmp_path, monkeypatch):
     document = learning_curve.reproduce({**settings, "resume": True})
     assert [point["epoch"] for point in document["points"]] == [1, 2, 3] and document["final"]["epoch"] == 3
     assert set(json.loads((out / learning_curve.TRAIN_SECONDS).read_text())) == {"1", "2", "3"}
+
+
+def test_evaluating_alongside_leaves_the_trained_model_as_without_it(tmp_path):
+    settings = {**TINY, "figures": False}
+    learning_curve.reproduce({**settings, "checkpoint_epochs": (1, 2), "out": str(tmp_path / "alongside")})
+    learning_curve.reproduce({**settings, "checkpoint_epochs": (50,), "out": str(tmp_path / "alone")})
+    alongside, alone = (
+        files.load_model(learning_curve.checkpoint_path(tmp_path / name, 3)).get_weights() for name in ("alongside", "alone")
+    )
+    for evaluated, plain in zip(alongside, alone, strict=True):
+        np.testing.assert_array_equal(evaluated, plain)
