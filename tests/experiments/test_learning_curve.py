@@ -123,6 +123,7 @@ def test_resume_evaluates_what_is_missing_and_trains_nothing_done(tiny_curve):
     assert again == before  # the same checkpoint and seeds, the same point
 
 
+@pytest.mark.large
 def test_an_interrupted_training_resumes_from_its_backup(tmp_path, monkeypatch):
     out = tmp_path / "run"
 
@@ -147,6 +148,7 @@ def test_an_interrupted_training_resumes_from_its_backup(tmp_path, monkeypatch):
     assert set(json.loads((out / learning_curve.TRAIN_SECONDS).read_text())) == {"1", "2", "3"}
 
 
+@pytest.mark.large
 def test_evaluating_alongside_leaves_the_trained_model_as_without_it(tmp_path):
     settings = {**TINY, "figures": False}
     learning_curve.reproduce({**settings, "checkpoint_epochs": (1, 2), "out": str(tmp_path / "alongside")})
