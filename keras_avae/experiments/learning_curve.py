@@ -250,8 +250,8 @@ def evaluate_point(config, data, out, epoch, per_epoch, final=False):
         "num_attacked": int(len(evaluator.test_data[0])),
         **{key: metrics[key] for key in POINT_KEYS},
         "shift_ratio": {radius: value.get("shift_ratio") for radius, value in (metrics["sensitivity"] or {}).items()},
-        "checks": metrics["robustness"]["checks"] if final else None,
-        "problems": metrics["robustness"]["problems"] if final else None,
+        "checks": metrics["robustness"]["checks"],
+        "problems": metrics["robustness"]["problems"],
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     run_directory.write_json(path, point)
@@ -346,10 +346,11 @@ def markdown(document):
             f"{task} at {radius}: {entry['change']:+.1f} points, {entry['verdict']}"
             for task, entries in document["trend"].items() for radius, entry in entries.items()
         ) + "."]
-    final = document["final"]
-    if final and final.get("problems"):
-        lines += ["", "Checks of the final evaluation FAILED: " + "; ".join(final["problems"])]
-    elif final:
+    for row in rows:
+        if row.get("problems"):
+            lines += ["", f"Checks FAILED at epoch {row['epoch']} ({figures.attack_label(row['attack'])}): "
+                      + "; ".join(row["problems"])]
+    if document["final"] and not document["final"].get("problems"):
         lines += ["", "Every check of the final evaluation passed."]
     return "\n".join(lines) + "\n"
 
