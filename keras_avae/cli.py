@@ -26,7 +26,7 @@ import sys
 import zipfile
 
 import keras_avae
-from keras_avae import constants
+from keras_avae import console, constants
 from keras_avae.experiments import settings as settings_lib
 from keras_avae.experiments.scale import BUDGET_FIELDS, BUDGET_GROUP
 
@@ -294,7 +294,10 @@ def build_parser():
     return parser
 
 
-DEBUG_HELP = "on an error, show the Python traceback instead of the one-line message"
+DEBUG_HELP = (
+    "on an error, show the Python traceback instead of the one-line message; also show TensorFlow's "
+    "log lines and Python warnings in full"
+)
 
 
 def _add_debug(parser, top=False):
@@ -351,10 +354,20 @@ def main(argv=None):
     `keras-avae: error: <message>`, on stderr, with status 1; flag errors are argparse's
     (status 2). Ctrl-C prints one line and returns 130; the epochs `train` finished are
     kept for `--resume`. With `--debug` both are raised with their traceback.
+
+    TensorFlow's C++ log lines are off and Python warnings are one line each
+    (`keras_avae.console`), unless `--debug` is given; progress bars stay.
     """
     args = build_parser().parse_args(argv)
+    with console.quiet(active=not args.debug) as level_set_here:
+        return _run_main(args, level_set_here)
+
+
+def _run_main(args, level_set_here):
     try:
-        handler(args)(settings(args))
+        with console.native_log_filtered(level_set_here):
+            function = handler(args)
+        function(settings(args))
     except KeyboardInterrupt:
         if args.debug:
             raise
