@@ -195,7 +195,7 @@ EXPERIMENTS = {
         "right; encode-decode chains, Figure 1), fid_extractor.keras, and one run directory per\n"
         "row, <arch>/<row>/ (model.keras, config.json, metrics.json, logs/).",
         "examples:\n"
-        "  keras-avae reproduce table1                      # scale small: under an hour on 2 CPU cores\n"
+        "  keras-avae reproduce table1                      # scale small, sized for a CPU\n"
         "  keras-avae reproduce table1 --arch mlp --rows VAE,AVAE,AVAE-SS\n"
         "  keras-avae reproduce table1 --scale paper --arch conv   # Appendix F, needs a GPU",
     ),
@@ -211,7 +211,7 @@ EXPERIMENTS = {
         "distance, MSE (both readings), time factor.\n\n"
         "Writes to --out: ablation.md, ablation.json, figures/ and one run directory per row.",
         "examples:\n"
-        "  keras-avae reproduce ablation --arch conv          # scale small: about an hour on 2 CPU cores\n"
+        "  keras-avae reproduce ablation --arch conv          # scale small, sized for a CPU\n"
         "  keras-avae reproduce ablation --arch mlp --rows 'AVAE (Alg. 1),AVAE delusion=sample'",
     ),
     "rho-sweep": (
@@ -220,8 +220,7 @@ EXPERIMENTS = {
         "Figure 5 (left): AVAE adversarial accuracy against rho on ColorMNIST",
         "Figure 5 (left) of Cemgil et al. (2020): train and evaluate one AVAE per --rhos and\n"
         "--arch on ColorMNIST, and plot its adversarial accuracy against rho, one line per radius.\n"
-        "Same scales as table1; at --scale small the default six rho x two architectures take\n"
-        "about half as long as table1.\n\n"
+        "Same scales as table1 (the wall times of each are on the documentation's speed page).\n\n"
         "Writes to --out: rho_sweep.md, rho_sweep.json, figures/<arch>_accuracy_vs_rho_<task>.png\n"
         "and one run directory per model.",
         "example:\n  keras-avae reproduce rho-sweep --arch mlp --rhos 0.5,0.9,0.975,0.99",
@@ -267,7 +266,7 @@ def build_parser():
             "representation, reconstruction MSE and FID. Run `keras-avae COMMAND --help` for the flags."
         ),
         epilog=(
-            "scales: every command has presets (--scale): 'tiny' for tests, 'small' for two CPU cores\n"
+            "scales: every command has presets (--scale): 'tiny' for tests, 'small' sized for a CPU\n"
             "(the default), 'paper' for Appendix F's settings on a GPU; each size flag overrides its preset.\n"
             "outputs: a run directory with model.keras, config.json, metrics.json, summary.md, figures/\n"
             "and TensorBoard logs/ (tensorboard --logdir DIR)."
