@@ -121,3 +121,17 @@ def test_mkdocs_build_strict(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert (tmp_path / "site" / "api" / "models" / "index.html").is_file()
+
+
+def test_example_sections_become_python_code():
+    if importlib.util.find_spec("griffe") is None:
+        pytest.skip("griffe (mkdocstrings' parser) is not installed: pip install -r requirements-dev.txt")
+    spec = importlib.util.spec_from_file_location("examples_as_code", REPO / "docs" / "extensions" / "examples_as_code.py")
+    extension = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(extension)
+    text = "Summary.\n\nExample:\n    r = f(x)\n    r[\"digit\"][0.1]\n\nReturns:\n    A dict."
+    assert extension.fence_examples(text) == (
+        "Summary.\n\nExample:\n    ```python\n    r = f(x)\n    r[\"digit\"][0.1]\n    ```\n\nReturns:\n    A dict."
+    )
+    session = "Examples:\n    >>> f(1)\n    2"
+    assert extension.fence_examples(session) == session
