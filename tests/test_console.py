@@ -16,6 +16,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 NATIVE_LOG_MARKERS = ("cuInit", "oneDNN", "TF_ENABLE_ONEDNN_OPTS", "computation placer", "absl::InitializeLog")
 NATIVE_LOG_PREFIXES = ("E0000", "W0000", "I0000")
+NUM_TRAIN, NUM_TEST = 80, 40
+TRAIN_TIMEOUT_S = 300
 
 
 def test_format_warning_is_one_line_with_its_category():
@@ -74,14 +76,14 @@ def test_native_log_filtered_passes_the_held_lines_on_when_the_block_raises(capf
 
 
 def test_train_prints_no_tensorflow_log_lines(tmp_path, write_fake_mnist):
-    mnist = write_fake_mnist(tmp_path / "mnist.npz", 80, 40)
+    mnist = write_fake_mnist(tmp_path / "mnist.npz", NUM_TRAIN, NUM_TEST)
     env = {key: value for key, value in os.environ.items() if key != console.TF_LOG_LEVEL_VARIABLE}
     env["PYTHONPATH"] = str(REPO)
     argv = [
         sys.executable, "-m", "keras_avae.cli", "train", "--model", "vae", "--scale", "tiny", "--data", str(mnist),
         "--out", str(tmp_path / "run"), "--no-fid", "--no-robustness", "--no-figures", "--verbose", "0",
     ]
-    result = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    result = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=TRAIN_TIMEOUT_S)
     assert result.returncode == 0, result.stderr
     for line in result.stderr.splitlines():
         assert not line.startswith(NATIVE_LOG_PREFIXES), line
