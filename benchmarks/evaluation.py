@@ -27,7 +27,7 @@ Usage:
     python benchmarks/evaluation.py runs/table1_small/mlp/VAE/model.keras runs/table1_small/mlp/AVAE/model.keras
     python benchmarks/evaluation.py runs/table1_small/conv/VAE/model.keras --test-size 100 --restarts 2
 
-The baseline is slow on a conv net (18 to 21 minutes per 1,000 images here):
+The baseline is slow on a conv net (docs/speed.md):
 `--save-baseline` keeps its result and `--reuse-baseline` times a changed
 ensemble against it, for the same model and settings only.
 """

@@ -13,7 +13,7 @@ FID uses the features of a small ColorMNIST classifier trained in the run
 PATH` uses a local InceptionV3 weights file instead.
 
 Scales (`--help` lists every value):
-    --scale small   (default) both architectures in under an hour on 2 CPU cores: 10000
+    --scale small   (default) both architectures, sized for a CPU: 10000
                     training images, 20 MLP / 3 conv epochs, Adam 1e-3, 5 PGD steps per SE
                     step, 500 test images attacked with 10 steps x 2 restarts
     --scale paper   Appendix F: all data, Adam 1e-4, 20 PGD steps in training, 40 steps x

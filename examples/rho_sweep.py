@@ -3,8 +3,7 @@
 Trains one AVAE per coupling strength (`--rhos`, default 0.5, 0.8, 0.9, 0.95,
 0.975, 0.99) and architecture on ColorMNIST, scores each like a row of Table 1,
 and plots the digit and colour accuracy against rho, one line per attack
-radius. Same scales as `reproduce_table1.py` (`--scale small` by default; at
-that scale the default sweep takes about half as long as the table).
+radius. Same scales as `reproduce_table1.py` (`--scale small` by default).
 
 The logic lives in `keras_avae.experiments.rho_sweep.reproduce`; this script
 only forwards its arguments. Writes rho_sweep.md, rho_sweep.json,

@@ -8,7 +8,7 @@ The logic lives in `keras_avae.experiments.color_mnist.train`; this script
 only forwards its arguments. Run it with `--help` for every flag.
 
 `--scale small` (the default) trains on 10000 images for 50 epochs with Adam
-1e-3 (a few minutes for the MLP on two CPU cores); `--scale paper` is Appendix
+1e-3, sized for a CPU; `--scale paper` is Appendix
 F's setting (all images, Adam 1e-4, PGD 20 steps in training, 40 steps x 10
 restarts in evaluation); `--scale tiny` is for tests. Flags given explicitly
 override the scale's values.

@@ -26,7 +26,7 @@ import sys
 import zipfile
 
 import keras_avae
-from keras_avae import constants
+from keras_avae import console, constants
 from keras_avae.experiments import settings as settings_lib
 from keras_avae.experiments.scale import BUDGET_FIELDS, BUDGET_GROUP
 
@@ -195,7 +195,7 @@ EXPERIMENTS = {
         "right; encode-decode chains, Figure 1), fid_extractor.keras, and one run directory per\n"
         "row, <arch>/<row>/ (model.keras, config.json, metrics.json, logs/).",
         "examples:\n"
-        "  keras-avae reproduce table1                      # scale small: under an hour on 2 CPU cores\n"
+        "  keras-avae reproduce table1                      # scale small, sized for a CPU\n"
         "  keras-avae reproduce table1 --arch mlp --rows VAE,AVAE,AVAE-SS\n"
         "  keras-avae reproduce table1 --scale paper --arch conv   # Appendix F, needs a GPU",
     ),
@@ -211,7 +211,7 @@ EXPERIMENTS = {
         "distance, MSE (both readings), time factor.\n\n"
         "Writes to --out: ablation.md, ablation.json, figures/ and one run directory per row.",
         "examples:\n"
-        "  keras-avae reproduce ablation --arch conv          # scale small: about an hour on 2 CPU cores\n"
+        "  keras-avae reproduce ablation --arch conv          # scale small, sized for a CPU\n"
         "  keras-avae reproduce ablation --arch mlp --rows 'AVAE (Alg. 1),AVAE delusion=sample'",
     ),
     "rho-sweep": (
@@ -220,8 +220,7 @@ EXPERIMENTS = {
         "Figure 5 (left): AVAE adversarial accuracy against rho on ColorMNIST",
         "Figure 5 (left) of Cemgil et al. (2020): train and evaluate one AVAE per --rhos and\n"
         "--arch on ColorMNIST, and plot its adversarial accuracy against rho, one line per radius.\n"
-        "Same scales as table1; at --scale small the default six rho x two architectures take\n"
-        "about half as long as table1.\n\n"
+        "Same scales as table1 (the wall times of each are on the documentation's speed page).\n\n"
         "Writes to --out: rho_sweep.md, rho_sweep.json, figures/<arch>_accuracy_vs_rho_<task>.png\n"
         "and one run directory per model.",
         "example:\n  keras-avae reproduce rho-sweep --arch mlp --rhos 0.5,0.9,0.975,0.99",
@@ -286,8 +285,8 @@ def build_parser():
             "representation, reconstruction MSE and FID. Run `keras-avae COMMAND --help` for the flags."
         ),
         epilog=(
-            "scales: every command has presets (--scale): 'tiny' for tests, 'small' for two CPU cores\n"
-            "(the default), 'medium' for all 60,000 images on two CPU cores, 'paper' for Appendix F's settings\n"
+            "scales: every command has presets (--scale): 'tiny' for tests, 'small' sized for a CPU\n"
+            "(the default), 'medium' for all 60,000 training images on a CPU, 'paper' for Appendix F's settings\n"
             "on a GPU; each size flag overrides its preset.\n"
             "outputs: a run directory with model.keras, config.json, metrics.json, summary.md, figures/\n"
             "and TensorBoard logs/ (tensorboard --logdir DIR)."
@@ -314,7 +313,10 @@ def build_parser():
     return parser
 
 
-DEBUG_HELP = "on an error, show the Python traceback instead of the one-line message"
+DEBUG_HELP = (
+    "on an error, show the Python traceback instead of the one-line message; also show TensorFlow's "
+    "log lines and Python warnings in full"
+)
 
 
 def _add_debug(parser, top=False):
@@ -371,10 +373,20 @@ def main(argv=None):
     `keras-avae: error: <message>`, on stderr, with status 1; flag errors are argparse's
     (status 2). Ctrl-C prints one line and returns 130; the epochs `train` finished are
     kept for `--resume`. With `--debug` both are raised with their traceback.
+
+    TensorFlow's C++ log lines are off and Python warnings are one line each
+    (`keras_avae.console`), unless `--debug` is given; progress bars stay.
     """
     args = build_parser().parse_args(argv)
+    with console.quiet(active=not args.debug) as level_set_here:
+        return _run_main(args, level_set_here)
+
+
+def _run_main(args, level_set_here):
     try:
-        handler(args)(settings(args))
+        with console.native_log_filtered(level_set_here):
+            function = handler(args)
+        function(settings(args))
     except KeyboardInterrupt:
         if args.debug:
             raise

@@ -201,8 +201,8 @@ def merge_records(documents):
         documents: `to_document` dicts (or their JSON strings) with `records`.
 
     Returns:
-        `(accuracy, records)`: accuracy[task][radius string] of the merged
-        records, and records[task][radius string], each example broken if any
+        `(accuracy, records)`: `accuracy[task][radius]` of the merged
+        records, and `records[task][radius]` (radius a string), each example broken if any
         document broke it (the first such record kept).
     """
     documents = [json.loads(d) if isinstance(d, str) else d for d in documents]

@@ -346,8 +346,8 @@ class FID(keras.metrics.Metric):
     number of images: two `(d, d)` float64 matrices, 64 MiB for InceptionV3's
     d = 2048, so 10,000 images (or any number) fit. `result()` turns the sums
     into means and unbiased covariances and returns `frechet_distance` of them;
-    for d = 2048 its matrix square root takes tens of seconds on a CPU (about
-    50 s measured on two cores), so call it once per evaluation, not per batch.
+    for d = 2048 its matrix square root is the slow part on a CPU, so call it
+    once per evaluation, not per batch.
 
     Either set may be None in a call, e.g. to add real images once and
     generated images per epoch. Extraction runs where TensorFlow places it
