@@ -19,7 +19,6 @@ Example:
 """
 
 import contextlib
-import importlib
 import json
 import os
 import shutil
@@ -220,7 +219,6 @@ def load_model(path, **kwargs):
     Example:
         model = files.load_model("runs/avae_mlp/model.keras")
     """
-    importlib.import_module("keras_avae.models")  # registers the classes, which `import keras_avae` defers
     target = os.fsdecode(path)
     if not os.path.exists(target):
         raise FileNotFoundError(f"No model file at `path`. Received: path={target!r}")

@@ -436,3 +436,31 @@ def test_self_supervised_evaluate_honours_x():
     assert on_x["kl"] == pytest.approx(expected_kl, rel=1e-4)
     on_samples = ss.evaluate(steps=1, batch_size=8, verbose=0, return_dict=True)
     assert on_samples["kl"] != pytest.approx(on_x["kl"])
+
+
+@pytest.mark.parametrize("imports", ["import keras, keras_avae", "import keras_avae, keras"])
+def test_readme_load_path_works_in_a_fresh_process(tmp_path, imports):
+    """`keras.models.load_model` finds the classes though `import keras_avae` imports none of them.
+
+    Before the registration it raised "TypeError: Could not locate class 'AVAE'" in a fresh process.
+    """
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    model = _model(keras_avae.AVAE)
+    path = tmp_path / "avae.keras"
+    model.save(path)
+    code = (
+        f"{imports}\nimport sys\nassert 'keras_avae.models' not in sys.modules\n"
+        f"model = keras.models.load_model({str(path)!r})\nprint(type(model).__name__, model.rho)"
+    )
+    repo = Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(repo), "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split()[-2:] == ["AVAE", str(model.rho)]
