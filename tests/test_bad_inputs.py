@@ -431,7 +431,7 @@ def test_self_supervised_evaluate_honours_x():
     on_x = ss.evaluate(x, verbose=0, return_dict=True)
     assert ss.evaluate(x, verbose=0, return_dict=True)["kl"] == pytest.approx(on_x["kl"])  # kl: no noise
     assert ss.evaluate(1.0 - x, verbose=0, return_dict=True)["kl"] != pytest.approx(on_x["kl"])
-    z_mean, z_log_var = (t.numpy() for t in ss._encode(x))
+    z_mean, z_log_var = (t.numpy() for t in ss.posterior_parameters(x))
     expected_kl = 0.5 * np.sum(np.exp(z_log_var) + z_mean**2 - 1.0 - z_log_var, axis=-1).mean()
     assert on_x["kl"] == pytest.approx(expected_kl, rel=1e-4)
     on_samples = ss.evaluate(steps=1, batch_size=8, verbose=0, return_dict=True)

@@ -8,7 +8,7 @@ import tensorflow_probability as tfp
 
 import keras_avae
 from keras_avae import objectives
-from keras_avae.models.vae import has_convolution
+from keras_avae.models.compilation import has_convolution
 
 VAE_TERMS = {"loss", "elbo", "reconstruction", "kl"}
 
