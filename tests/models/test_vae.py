@@ -8,6 +8,7 @@ import tensorflow_probability as tfp
 
 import keras_avae
 from keras_avae import objectives
+from keras_avae.models import compilation
 from keras_avae.models.compilation import has_convolution
 
 VAE_TERMS = {"loss", "elbo", "reconstruction", "kl"}
@@ -249,6 +250,37 @@ def test_has_convolution_walks_nested_networks(make_networks):
     assert not any(map(has_convolution, make_networks()))
     for layer in (keras.layers.DepthwiseConv2D(3), keras.layers.SeparableConv1D(2, 3), keras.layers.Conv3D(2, 3)):
         assert has_convolution(keras.Sequential([layer]))
+
+
+class _HoldsAConv(keras.layers.Layer):
+    """A custom layer with a sub-layer, which Keras lists in no public attribute."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.conv = keras.layers.Conv2D(1, 3, padding="same")
+
+    def call(self, x):
+        return self.conv(x)
+
+
+def test_private_flatten_layers_still_walks_custom_layers_and_nested_models():
+    """`compilation.sublayers` calls Keras' private `_flatten_layers` (no public API lists sub-layers)."""
+    inner = keras.Sequential([keras.Input((6, 6, 1)), _HoldsAConv()])
+    outer = keras.Sequential([keras.Input((6, 6, 1)), inner, keras.layers.Flatten()])
+    found = compilation.sublayers(outer)
+    assert outer in found and inner in found
+    assert any(isinstance(layer, keras.layers.Conv2D) for layer in found)
+    assert has_convolution(outer)
+
+
+@cpu_only
+def test_auto_jit_compile_is_off_for_a_layer_without_xla_support(make_networks):
+    encoder, decoder = make_networks()
+    encoder.layers[-1].supports_jit = False
+    model = keras_avae.VAE(encoder, decoder)
+    assert model.resolve_jit_compile("auto") is False
+    model.compile(optimizer="adam")
+    assert model.jit_compile is False
 
 
 @cpu_only
