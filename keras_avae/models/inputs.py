@@ -16,6 +16,7 @@ import tensorflow as tf
 from keras_avae.validation import (
     INPUT_STRUCTURE,
     as_array,
+    check_integer,
     check_images,
     describe_images,
     image_statistics_tf,
@@ -192,11 +193,33 @@ def input_errors_as_value_errors():
 
 
 
+def _read_through(dataset, steps=None):
+    """Reads a checked dataset (its first `steps` batches) once, so a bad batch fails now; an endless one is left."""
+    if steps is not None:
+        dataset = dataset.take(steps)
+    elif dataset.cardinality() == tf.data.INFINITE_CARDINALITY:
+        return
+    for _ in dataset:
+        pass
+
+
 class CheckedInputs:
     """Checks every input of `fit`, `evaluate`, `predict` and the `*_on_batch` methods; a mixin of `keras.Model`.
 
-    Each of those methods passes its data through `_checked` (one hook) before Keras sees it.
-    The model class sets `data_range` and `example_shape`, and `_build_optimizer`.
+    Every input of those methods (and, through `_checked_inference_inputs`, of `terms`,
+    `encode`, `encode_mean` and `reconstruct`) is checked, whatever carries it (NumPy
+    arrays, tensors, lists of examples, `tf.data.Dataset`s, `keras.utils.PyDataset`s,
+    generators): one array of images `(batch, *example_shape)` (alone or first in an
+    `(x, y)` or `(x, y, sample_weight)` tuple, whose `y` and `sample_weight` are not used),
+    finite, inside `data_range`. Arrays are checked whole before training starts; data that
+    arrives in batches is checked batch by batch as it is read, and a batch that fails
+    raises a `ValueError` before its training step changes any variable (weights, optimizer
+    iterations, seed generator). A `tf.data` validation set is read through once before
+    training (`fit`). Symbolic tensors (inside a `tf.function`) are not checked. `batch_size`
+    must be an integer >= 1 or None, and `class_weight` is refused (the models take no labels).
+
+    Each method passes its data through `_checked` (one hook) before Keras sees it. The
+    model class sets `data_range`, `example_shape`, `OBJECTIVE` and `_build_optimizer`.
     """
 
     def _batch_check(self, what):
@@ -260,7 +283,25 @@ class CheckedInputs:
         array = self._batch_check("`x`").array(x)
         return x if isinstance(x, (np.ndarray, tf.Tensor)) else array
 
-    def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
+    def _check_arguments(self, batch_size=None, class_weight=None):
+        """Refuses a `batch_size` Keras would misread (0 trains as 32) and a `class_weight` (the models take no labels)."""
+        check_integer(batch_size, "batch_size", minimum=1, allow_none=True)
+        if class_weight is not None:
+            raise ValueError(
+                f"`class_weight` is not used: {type(self).__name__} takes no labels (it maximises "
+                f"{self.OBJECTIVE}, and `y` is ignored). Received: class_weight={class_weight!r}"
+            )
+
+    def fit(self, x=None, y=None, batch_size=None, *args, validation_data=None, class_weight=None, **kwargs):
+        """`keras.Model.fit` on checked data (see `CheckedInputs`).
+
+        A `tf.data.Dataset` given as `validation_data` is read once through its check
+        before training starts (its first `validation_steps` batches, when given; one
+        that repeats forever without `validation_steps` is checked as it is read), so a
+        bad validation batch changes no weight; a generator or PyDataset is checked as
+        it is read, a generator's first batch before training.
+        """
+        self._check_arguments(batch_size, class_weight)
         with input_errors_as_value_errors():
             x = self._checked(x)
             self._build_optimizer()
@@ -268,20 +309,25 @@ class CheckedInputs:
                 validation_data = (self._checked(validation_data[0], "validation data"),) + validation_data[1:]
             elif validation_data is not None:
                 validation_data = self._checked(validation_data, "validation data")
-            return super().fit(x, y, *args, validation_data=validation_data, **kwargs)
+                if isinstance(validation_data, tf.data.Dataset):
+                    _read_through(validation_data, kwargs.get("validation_steps"))
+            return super().fit(x, y, batch_size, *args, validation_data=validation_data, **kwargs)
 
-    def evaluate(self, x=None, y=None, *args, **kwargs):
+    def evaluate(self, x=None, y=None, batch_size=None, *args, **kwargs):
+        self._check_arguments(batch_size)
         with input_errors_as_value_errors():
             if not kwargs.get("_use_cached_eval_dataset"):  # else `fit` checked its validation data
                 x = self._checked(x, "evaluation data")
-            return super().evaluate(x, y, *args, **kwargs)
+            return super().evaluate(x, y, batch_size, *args, **kwargs)
 
-    def predict(self, x, *args, **kwargs):
+    def predict(self, x, batch_size=None, *args, **kwargs):
+        self._check_arguments(batch_size)
         with input_errors_as_value_errors():
             x = self._checked(x, "`x`")
-            return super().predict(x, *args, **kwargs)
+            return super().predict(x, batch_size, *args, **kwargs)
 
-    def train_on_batch(self, x, y=None, *args, **kwargs):
+    def train_on_batch(self, x, y=None, *args, class_weight=None, **kwargs):
+        self._check_arguments(class_weight=class_weight)
         x = self._checked(x)
         self._build_optimizer()
         return super().train_on_batch(x, y, *args, **kwargs)

@@ -7,7 +7,7 @@ from keras import ops
 from keras_avae import distributions, files, objectives
 from keras_avae.models.compilation import Compilation
 from keras_avae.models.inputs import BatchCheck, CheckedInputs
-from keras_avae.validation import check_choice, check_data_range, check_positive, check_seed
+from keras_avae.validation import check_choice, check_data_range, check_integer, check_positive, check_seed
 
 POSTERIOR_SAMPLING = ("std", "variance")
 """How z is drawn from q(z|x) = N(mu, diag(sigma^2)): z = mu + eps * sigma (`"std"`,
@@ -34,6 +34,17 @@ def _copy_network(network):
     copy = keras.models.clone_model(network)
     copy.set_weights(network.get_weights())
     return copy
+
+
+def _check_network(network, name):
+    """Refuses an encoder or decoder that is not a Keras layer or model, when the model is made."""
+    if not isinstance(network, keras.layers.Layer):
+        raise ValueError(
+            f"`{name}` must be a Keras layer or model. Received: {name}={network!r}"
+            if network is None
+            else f"`{name}` must be a Keras layer or model. Received: {name} of type {type(network).__name__}"
+        )
+    return network
 
 
 def _check_network_output(outputs, network):
@@ -115,8 +126,8 @@ class VAE(CheckedInputs, Compilation, keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.encoder = encoder
-        self.decoder = decoder
+        self.encoder = _check_network(encoder, "encoder")
+        self.decoder = _check_network(decoder, "decoder")
         self.obs_var = check_positive(obs_var, "obs_var")
         if likelihood not in distributions.LIKELIHOODS:
             raise ValueError(
@@ -338,10 +349,11 @@ class VAE(CheckedInputs, Compilation, keras.Model):
         return self.decoder(z, training=False)
 
     def sample(self, n):
-        """`n` images g(z) with z ~ p(z) = N(0, I), the decoder means."""
+        """`n` images g(z) with z ~ p(z) = N(0, I), the decoder means; `n` is an integer >= 1."""
+        n = check_integer(n, "n", minimum=1)
         if not self.built:
             raise ValueError("`sample` needs a built model: fit it or call it on data first.")
-        return self.generate(self._normal_noise((int(n), self.latent_dim)))
+        return self.generate(self._normal_noise((n, self.latent_dim)))
 
     # ------------------------------------------------------------ persistence
 
