@@ -4,9 +4,11 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from keras_avae import distributions, files, objectives
+from keras_avae import distributions, objectives
+from keras_avae.models import networks
 from keras_avae.models.compilation import Compilation
 from keras_avae.models.inputs import BatchCheck, CheckedInputs
+from keras_avae.models.saving import Saving
 from keras_avae.validation import check_choice, check_data_range, check_integer, check_positive, check_seed
 
 POSTERIOR_SAMPLING = ("std", "variance")
@@ -24,47 +26,9 @@ RANDOM_ALGORITHM = "philox"
 which under XLA on a CPU picks ThreeFry, much slower for image-sized noise such as the sampled
 delusion's (see the speed page). Without XLA "auto_select" is Philox already."""
 
-# Key of the seed generator's state in a saved model, so resumed training draws the
-# same noise as uninterrupted training.
-_SEED_STATE_KEY = "seed_generator_state"
-
-
-def _copy_network(network):
-    """A new network with the same architecture and weights as `network`."""
-    copy = keras.models.clone_model(network)
-    copy.set_weights(network.get_weights())
-    return copy
-
-
-def _check_network(network, name):
-    """Refuses an encoder or decoder that is not a Keras layer or model, when the model is made."""
-    if not isinstance(network, keras.layers.Layer):
-        raise ValueError(
-            f"`{name}` must be a Keras layer or model. Received: {name}={network!r}"
-            if network is None
-            else f"`{name}` must be a Keras layer or model. Received: {name} of type {type(network).__name__}"
-        )
-    return network
-
-
-def _check_network_output(outputs, network):
-    """Refuses network outputs the models cannot use (a dict, or a structure of the wrong length)."""
-    if isinstance(outputs, dict):
-        raise ValueError(
-            f"The {network} returned a dict with keys {sorted(map(str, outputs))}; "
-            + (
-                "it must return one tensor (batch, 2 * latent_dim) or a pair (z_mean, z_log_var), "
-                "e.g. keras.Model(inputs, [z_mean, z_log_var])."
-                if network == "encoder"
-                else "it must return one tensor, the mean of x."
-            )
-        )
-    if network == "decoder" and isinstance(outputs, (list, tuple)):
-        raise ValueError(f"The decoder returned {len(outputs)} outputs; it must return one tensor, the mean of x.")
-
 
 @keras.saving.register_keras_serializable(package="keras_avae")
-class VAE(CheckedInputs, Compilation, keras.Model):
+class VAE(CheckedInputs, Compilation, Saving, keras.Model):
     """Variational autoencoder trained by maximising the ELBO of eq. (2).
 
     The encoder's output parametrises the diagonal Gaussian posterior
@@ -126,8 +90,8 @@ class VAE(CheckedInputs, Compilation, keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.encoder = _check_network(encoder, "encoder")
-        self.decoder = _check_network(decoder, "decoder")
+        self.encoder = networks.check_network(encoder, "encoder")
+        self.decoder = networks.check_network(decoder, "decoder")
         self.obs_var = check_positive(obs_var, "obs_var")
         if likelihood not in distributions.LIKELIHOODS:
             raise ValueError(
@@ -217,9 +181,7 @@ class VAE(CheckedInputs, Compilation, keras.Model):
             )
         else:
             outputs = self.encoder(x, training=training)
-        _check_network_output(outputs, "encoder")
-        z_mean, z_log_var = outputs if isinstance(outputs, (list, tuple)) else ops.split(outputs, 2, axis=-1)
-        return ops.cast(z_mean, "float32"), ops.cast(z_log_var, "float32")
+        return networks.posterior_parameters(outputs)
 
     def _replica_seed(self):
         """The next seed of the model's seed generator, different on each replica."""
@@ -248,36 +210,10 @@ class VAE(CheckedInputs, Compilation, keras.Model):
         return z_mean + ops.exp(log_scale) * self._normal_noise(ops.shape(z_mean))
 
     def build(self, input_shape):
-        """Builds both networks and checks that their shapes fit together."""
-        x_shape = tuple(input_shape)
-        encoded = self.encoder(keras.KerasTensor(x_shape))
-        _check_network_output(encoded, "encoder")
-        if isinstance(encoded, (list, tuple)):
-            if len(encoded) != 2 or tuple(encoded[0].shape) != tuple(encoded[1].shape):
-                raise ValueError(
-                    "The encoder must return one tensor of width 2 * latent_dim or a pair "
-                    "(z_mean, z_log_var) of equal shapes. Received outputs of shapes "
-                    f"{[tuple(e.shape) for e in encoded]}"
-                )
-            latent_dim = encoded[0].shape[-1]
-        else:
-            width = encoded.shape[-1]
-            if len(encoded.shape) != 2 or width is None or width % 2:
-                raise ValueError(
-                    "The encoder output must have shape (batch, 2 * latent_dim), split into "
-                    f"mean and log-variance halves. Received shape {tuple(encoded.shape)}"
-                )
-            latent_dim = width // 2
-        decoded = self.decoder(keras.KerasTensor((x_shape[0], latent_dim)))
-        _check_network_output(decoded, "decoder")
-        if tuple(decoded.shape[1:]) != x_shape[1:]:
-            raise ValueError(
-                f"The decoder output shape {tuple(decoded.shape[1:])} differs from the input "
-                f"shape {x_shape[1:]}: the decoder must map z to the mean of x."
-            )
-        self.latent_dim = int(latent_dim)
-        self.example_shape = tuple(x_shape[1:])
-        self.input_spec = keras.InputSpec(shape=(None,) + x_shape[1:])
+        """Builds both networks and checks that their shapes fit together (`networks.latent_dim`)."""
+        self.latent_dim = networks.latent_dim(self.encoder, self.decoder, input_shape)
+        self.example_shape = tuple(input_shape[1:])
+        self.input_spec = keras.InputSpec(shape=(None,) + self.example_shape)
         super().build(input_shape)
 
     # --------------------------------------------------------------- Keras API
@@ -384,28 +320,9 @@ class VAE(CheckedInputs, Compilation, keras.Model):
             raise ValueError("`from_pretrained` needs a built model: fit it or call it on data first.")
         for key in ("obs_var", "likelihood", "data_range", "seed", "posterior_sampling"):
             kwargs.setdefault(key, getattr(model, key))
-        copy = cls(_copy_network(model.encoder), _copy_network(model.decoder), **kwargs)
+        copy = cls(networks.copy_network(model.encoder), networks.copy_network(model.decoder), **kwargs)
         copy.build((None,) + model.example_shape)
         return copy
-
-    def save(self, filepath, overwrite=True, zipped=None, **kwargs):
-        """`keras.Model.save`, atomically (`keras_avae.files.save_model`): a `.keras` path only.
-
-        The archive is written to a hidden file next to `filepath` and renamed over it, so
-        a save that fails leaves the previous file intact. A path not ending in `.keras`
-        (a legacy `.h5` one included) raises a `ValueError` before anything is written.
-        """
-        files.save_model(self, filepath, overwrite=overwrite, zipped=zipped, **kwargs)
-
-    def save_own_variables(self, store):
-        super().save_own_variables(store)
-        store[_SEED_STATE_KEY] = self.seed_generator.state
-
-    def load_own_variables(self, store):
-        own = {key: store[key] for key in store.keys() if key != _SEED_STATE_KEY}
-        super().load_own_variables(own)
-        if _SEED_STATE_KEY in store:
-            self.seed_generator.state.assign(store[_SEED_STATE_KEY])
 
     def get_config(self):
         config = super().get_config()
