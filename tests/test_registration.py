@@ -37,3 +37,32 @@ def test_register_keeps_a_class_already_registered():
     """`register` runs when Keras is imported; it never replaces a class by a stand-in."""
     registration.register(keras)
     assert keras.saving.get_custom_objects()["keras_avae>AVAE"] is keras_avae.AVAE
+
+
+# ------------------------------------------------------------------ layers
+
+
+def _keras_avae_imports(path):
+    """The keras_avae modules a source file imports (`from keras_avae import x` counts as keras_avae.x)."""
+    import ast
+
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.startswith("keras_avae")}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("keras_avae"):
+            found |= {f"{node.module}.{alias.name}" if node.module == "keras_avae" else node.module for alias in node.names}
+    return found
+
+
+def test_files_and_models_import_nothing_above_them():
+    """Data flows datasets -> models -> evaluation -> experiments -> cli; files.py is below models."""
+    from pathlib import Path
+
+    package = Path(keras_avae.__file__).parent
+    assert _keras_avae_imports(package / "files.py") == set()
+    above = ("keras_avae.evaluation", "keras_avae.experiments", "keras_avae.cli", "keras_avae.callbacks",
+             "keras_avae.figures", "keras_avae.registration")
+    for path in sorted((package / "models").glob("*.py")):
+        imported = _keras_avae_imports(path)
+        assert not [name for name in imported if name.startswith(above)], (path.name, imported)

@@ -316,7 +316,10 @@ class CheckedInputs:
     def evaluate(self, x=None, y=None, batch_size=None, *args, **kwargs):
         self._check_arguments(batch_size)
         with input_errors_as_value_errors():
-            if not kwargs.get("_use_cached_eval_dataset"):  # else `fit` checked its validation data
+            # `fit` passes its validation data, already checked, with Keras' private flag
+            # `_use_cached_eval_dataset` (Keras 3.15; no public one says "called by fit");
+            # tests/models/test_vae.py checks that `fit` still passes it.
+            if not kwargs.get("_use_cached_eval_dataset"):
                 x = self._checked(x, "evaluation data")
             return super().evaluate(x, y, batch_size, *args, **kwargs)
 

@@ -326,3 +326,19 @@ def test_jit_compile_survives_saving(make_networks, images, tmp_path, networks, 
     # The request is saved, so "auto" is resolved again where the model is loaded.
     assert loaded.get_compile_config()["jit_compile"] == jit_compile
     assert set(loaded.fit(images, epochs=1, batch_size=16, verbose=0).history) == VAE_TERMS
+
+
+def test_fit_still_marks_its_validation_with_keras_private_flag(make_networks, images, monkeypatch):
+    """`CheckedInputs.evaluate` skips checking what `fit` checked by Keras' `_use_cached_eval_dataset`."""
+    seen = []
+    evaluate = keras.Model.evaluate
+
+    def recording(self, *args, **kwargs):
+        seen.append(kwargs.get("_use_cached_eval_dataset"))
+        return evaluate(self, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "evaluate", recording)
+    model = keras_avae.VAE(*make_networks(), seed=0)
+    model.compile(optimizer="adam", jit_compile=False)
+    model.fit(images, epochs=1, batch_size=16, verbose=0, validation_data=(images,))
+    assert seen == [True]
