@@ -259,6 +259,7 @@ CASES = [
     Case("predict-255", _model, lambda m: m.predict(_images(scale=255), verbose=0), ValueError, "Bad `x`: " + RANGE),
     Case("encode-mean-nan", _model, lambda m: m.encode_mean(_images(nan=True)), ValueError, "Bad `x`: inputs contain 1 NaN"),
     Case("encode-mean-255", _model, lambda m: m.encode_mean(tf.constant(_images(scale=255))), ValueError, "Bad `x`: " + RANGE),
+    Case("terms-nan", _model, lambda m: m.terms(_images(nan=True)), ValueError, "Bad `x`: inputs contain 1 NaN"),
     Case("reconstruct-255", _model, lambda m: m.reconstruct(_images(scale=255)), ValueError, "Bad `x`: " + RANGE),
     # --- compile ----------------------------------------------------------------------
     Case(

@@ -38,7 +38,8 @@ class AVAESelfSupervised(AVAE):
     without data reports the same terms on `steps` batches of the decoder's
     samples; `evaluate(x)` honours `x`, putting the data in place of the
     decoder's samples. Both report `loss`, `kl`, `coupling` and
-    `aux_entropy`.
+    `aux_entropy`; `terms(x)` returns them per example on the decoder's
+    samples, `x` setting only how many.
 
     Build it with `from_pretrained(model)`, which copies the networks so the
     source model stays untouched.

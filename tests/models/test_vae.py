@@ -342,3 +342,15 @@ def test_fit_still_marks_its_validation_with_keras_private_flag(make_networks, i
     model.compile(optimizer="adam", jit_compile=False)
     model.fit(images, epochs=1, batch_size=16, verbose=0, validation_data=(images,))
     assert seen == [True]
+
+
+@pytest.mark.parametrize("cls", [keras_avae.VAE, keras_avae.AVAE, keras_avae.SmoothEncoder, keras_avae.SEAVAE])
+def test_terms_are_the_reported_terms_per_example(make_networks, images, cls):
+    """`terms(x)` has one value per example for each name `fit` reports, and `loss` is minus the objective."""
+    kwargs = {"train_attack_steps": 1} if cls in (keras_avae.SmoothEncoder, keras_avae.SEAVAE) else {}
+    model = cls(*make_networks(), seed=0, **kwargs)
+    terms = model.terms(images)
+    assert set(terms) == set(model.term_names)
+    assert all(tuple(value.shape) == (len(images),) for value in terms.values())
+    bound = sum(terms[name] for name in model.term_names if name not in ("loss", "reconstruction", "kl"))
+    np.testing.assert_allclose(terms["loss"], -bound, rtol=1e-5, atol=1e-4)
