@@ -16,7 +16,7 @@ times one training step (batch 64, Adam 1e-4) in these configurations:
     fit_xla_spe      `jit_compile=True` and `steps_per_execution=N` (`--steps-per-execution`).
     fit_xla_nocheck  diagnostic: `fit_xla` through `keras.Model.fit`, skipping the
                      `tf.data` map with which `VAE.fit` checks each batch's range
-                     (`VAE._checked`), to price that check. By default it runs on
+                     (`CheckedInputs._checked`), to price that check. By default it runs on
                      the MLP only: next to a conv step the check is lost in the noise.
     hand_xla         the baseline: a `tf.function(jit_compile=True)` step over the same
                      networks and objective, written with a `GradientTape`, the pure

@@ -5,6 +5,8 @@ After "The Autoencoding Variational Autoencoder" (Cemgil et al., NeurIPS 2020).
 
 import importlib
 
+from keras_avae import registration
+
 _SUBMODULES = (
     "architectures",
     "attacks",
@@ -28,7 +30,7 @@ _ATTRIBUTES = {
 
 def __getattr__(name):
     """Imports a submodule or a class on first use, so `import keras_avae` (and `keras-avae --help`)
-    loads no TensorFlow; `keras_avae.files.load_model` registers the models with Keras first."""
+    loads no TensorFlow; `registration` lets Keras load saved models before any class is touched."""
     if name in _SUBMODULES:
         return importlib.import_module(f"keras_avae.{name}")
     if name in _ATTRIBUTES:
@@ -41,6 +43,8 @@ def __getattr__(name):
 def __dir__():
     return sorted(set(globals()) | set(_SUBMODULES) | set(_ATTRIBUTES))
 
+
+registration.install()
 
 __version__ = "0.1.0"
 

@@ -19,8 +19,8 @@ Example:
 """
 
 import contextlib
-import importlib
 import json
+import logging
 import os
 import shutil
 import stat
@@ -30,13 +30,21 @@ import zipfile
 import zlib
 
 import keras
-from keras.src.utils import io_utils
 
 KERAS_ARCHIVE_MEMBERS = ("config.json", "metadata.json")
 """Members every `.keras` archive holds (keras/src/saving/saving_lib.py); their absence marks a file
 that is not a Keras model."""
 
 _INVALID_ARCHIVE = "`path` is not a valid .keras archive (truncated or not a Keras model file)"
+
+
+def _print_message(message):
+    """Prints a callback's message as Keras' own (unexported) `io_utils.print_msg` does: on stdout, or to
+    the log when interactive logging is off (`keras.config.disable_interactive_logging()`)."""
+    if keras.config.is_interactive_logging_enabled():
+        print(message, flush=True)
+    else:
+        logging.getLogger(__name__).info(message)
 
 
 def _new_file_mode():
@@ -220,7 +228,6 @@ def load_model(path, **kwargs):
     Example:
         model = files.load_model("runs/avae_mlp/model.keras")
     """
-    importlib.import_module("keras_avae.models")  # registers the classes, which `import keras_avae` defers
     target = os.fsdecode(path)
     if not os.path.exists(target):
         raise FileNotFoundError(f"No model file at `path`. Received: path={target!r}")
@@ -240,6 +247,10 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
     `save_weights_only`, `save_freq`, `{epoch}` placeholders, ...), except that a run
     killed while saving leaves the previous checkpoint intact, and a legacy `.h5` model
     path is refused when the callback is made rather than at the first save.
+
+    Keras has no public hook for the write itself, so this overrides the private
+    `ModelCheckpoint._save_model` and calls the private `_get_file_path` and
+    `_should_save_model` (Keras 3.15); tests/test_files.py checks that they still behave.
 
     Example:
         checkpoint = AtomicModelCheckpoint("runs/avae/best.keras", monitor="loss", save_best_only=True)
@@ -271,7 +282,7 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
                 f"Filepath used is an existing directory: {filepath}"
             ) from error
         if self.verbose > 0:
-            io_utils.print_msg(f"\nEpoch {epoch + 1}: finished saving model to {filepath}")
+            _print_message(f"\nEpoch {epoch + 1}: finished saving model to {filepath}")
 
 
 # ------------------------------------------------------------ run directories
@@ -368,6 +379,11 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     atomically written `training_metadata.json` name them; the previous weights are
     removed after that. Restoring reads the weights the metadata names. At the end of
     training the backup folder is deleted, as Keras does.
+
+    Keras has no public hook for the backup's files either, so this overrides the private
+    `BackupAndRestore._save_model` / `_load_model` and reads `_training_metadata_path`,
+    `_current_epoch` and sets `model._initial_epoch` (Keras 3.15); tests/test_files.py checks
+    that they still behave.
 
     Example:
         backup = AtomicBackupAndRestore("runs/avae_mlp/backup")

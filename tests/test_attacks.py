@@ -11,14 +11,14 @@ RHO = 0.95
 
 
 def _divergence(model, x, x_tilde):
-    z_mean, z_log_var = model._encode(x)
-    aux_mean, aux_log_var = model._encode(x_tilde)
+    z_mean, z_log_var = model.posterior_parameters(x)
+    aux_mean, aux_log_var = model.posterior_parameters(x_tilde)
     return objectives.representation_divergence(z_mean, z_log_var, aux_mean, aux_log_var, RHO).numpy()
 
 
 def _attack(model, x, epsilon, steps=5):
     return attacks.representation_attack(
-        lambda inputs: model._encode(inputs, training=False), x, epsilon, steps, RHO, model.data_range
+        lambda inputs: model.posterior_parameters(inputs, training=False), x, epsilon, steps, RHO, model.data_range
     )
 
 

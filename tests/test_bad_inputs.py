@@ -183,6 +183,63 @@ CASES = [
         "Bad validation data: inputs contain 1 NaN",
     ),
     Case(
+        "validation-tf.data-nan-before-training",
+        _model,
+        _fit(_images(), validation_data=_dataset(_images(nan=True))),
+        ValueError,
+        "Bad validation data: inputs contain 1 NaN",
+    ),
+    Case(
+        "validation-tf.data-nan-in-the-last-batch",
+        _model,
+        _fit(_images(), validation_data=_dataset(_images(nan=True)[::-1].copy())),
+        ValueError,
+        "Bad validation data: inputs contain 1 NaN",
+    ),
+    Case(
+        "validation-tf.data-nan-within-validation-steps",
+        _model,
+        _fit(_images(), validation_data=_dataset(_images(nan=True)).repeat(), validation_steps=1),
+        ValueError,
+        "Bad validation data: inputs contain 1 NaN",
+    ),
+    # --- Keras arguments the models cannot honour --------------------------------------
+    Case("fit-batch-size-0", _model, _fit(_images(), batch_size=0), ValueError, "`batch_size` must be an integer >= 1 or None. Received: batch_size=0"),
+    Case("fit-batch-size-negative", _model, _fit(_images(), batch_size=-1), ValueError, "Received: batch_size=-1"),
+    Case("fit-batch-size-float", _model, _fit(_images(), batch_size=2.5), ValueError, "Received: batch_size=2.5"),
+    Case("evaluate-batch-size-0", _model, lambda m: m.evaluate(_images(), batch_size=0, verbose=0), ValueError, "Received: batch_size=0"),
+    Case("predict-batch-size-0", _model, lambda m: m.predict(_images(), batch_size=0, verbose=0), ValueError, "Received: batch_size=0"),
+    Case(
+        "fit-class-weight",
+        _model,
+        _fit(_images(), class_weight={0: 1.0}),
+        ValueError,
+        r"`class_weight` is not used: VAE takes no labels .* Received: class_weight=\{0: 1.0\}",
+    ),
+    Case(
+        "train-on-batch-class-weight",
+        _model,
+        lambda m: m.train_on_batch(_images(), class_weight={0: 1.0}),
+        ValueError,
+        r"Received: class_weight=\{0: 1.0\}",
+    ),
+    Case("sample-negative", _model, lambda m: m.sample(-1), ValueError, "`n` must be an integer >= 1. Received: n=-1"),
+    Case("sample-float", _model, lambda m: m.sample(2.5), ValueError, "`n` must be an integer >= 1. Received: n=2.5"),
+    Case(
+        "encoder-none",
+        lambda: None,
+        lambda _: keras_avae.AVAE(None, _networks()[1]),
+        ValueError,
+        "`encoder` must be a Keras layer or model. Received: encoder=None",
+    ),
+    Case(
+        "decoder-not-a-layer",
+        lambda: None,
+        lambda _: keras_avae.VAE(_networks()[0], "decoder"),
+        ValueError,
+        "`decoder` must be a Keras layer or model. Received: decoder of type str",
+    ),
+    Case(
         "evaluate-tf.data-255",
         _model,
         lambda m: m.evaluate(_dataset(_images(scale=255)), verbose=0),
@@ -202,6 +259,7 @@ CASES = [
     Case("predict-255", _model, lambda m: m.predict(_images(scale=255), verbose=0), ValueError, "Bad `x`: " + RANGE),
     Case("encode-mean-nan", _model, lambda m: m.encode_mean(_images(nan=True)), ValueError, "Bad `x`: inputs contain 1 NaN"),
     Case("encode-mean-255", _model, lambda m: m.encode_mean(tf.constant(_images(scale=255))), ValueError, "Bad `x`: " + RANGE),
+    Case("terms-nan", _model, lambda m: m.terms(_images(nan=True)), ValueError, "Bad `x`: inputs contain 1 NaN"),
     Case("reconstruct-255", _model, lambda m: m.reconstruct(_images(scale=255)), ValueError, "Bad `x`: " + RANGE),
     # --- compile ----------------------------------------------------------------------
     Case(
@@ -431,8 +489,36 @@ def test_self_supervised_evaluate_honours_x():
     on_x = ss.evaluate(x, verbose=0, return_dict=True)
     assert ss.evaluate(x, verbose=0, return_dict=True)["kl"] == pytest.approx(on_x["kl"])  # kl: no noise
     assert ss.evaluate(1.0 - x, verbose=0, return_dict=True)["kl"] != pytest.approx(on_x["kl"])
-    z_mean, z_log_var = (t.numpy() for t in ss._encode(x))
+    z_mean, z_log_var = (t.numpy() for t in ss.posterior_parameters(x))
     expected_kl = 0.5 * np.sum(np.exp(z_log_var) + z_mean**2 - 1.0 - z_log_var, axis=-1).mean()
     assert on_x["kl"] == pytest.approx(expected_kl, rel=1e-4)
     on_samples = ss.evaluate(steps=1, batch_size=8, verbose=0, return_dict=True)
     assert on_samples["kl"] != pytest.approx(on_x["kl"])
+
+
+@pytest.mark.parametrize("imports", ["import keras, keras_avae", "import keras_avae, keras"])
+def test_readme_load_path_works_in_a_fresh_process(tmp_path, imports):
+    """`keras.models.load_model` finds the classes though `import keras_avae` imports none of them.
+
+    Before the registration it raised "TypeError: Could not locate class 'AVAE'" in a fresh process.
+    """
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    model = _model(keras_avae.AVAE)
+    path = tmp_path / "avae.keras"
+    model.save(path)
+    code = (
+        f"{imports}\nimport sys\nassert 'keras_avae.models' not in sys.modules\n"
+        f"model = keras.models.load_model({str(path)!r})\nprint(type(model).__name__, model.rho)"
+    )
+    repo = Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(repo), "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split()[-2:] == ["AVAE", str(model.rho)]

@@ -367,3 +367,29 @@ def test_failing_checkpoint_leaves_the_previous_weights(tmp_path, monkeypatch):
         model.fit(x, y, epochs=1, verbose=0, callbacks=[checkpoint])
     assert path.read_bytes() == before
     assert _listing(tmp_path) == ["checkpoint.weights.h5"]
+
+
+def test_atomic_checkpoint_prints_what_model_checkpoint_prints(tmp_path, capsys):
+    model = _dense_model()
+    x, y = _regression_data()
+    path = tmp_path / "last.keras"
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[files.AtomicModelCheckpoint(os.fspath(path), verbose=1)])
+    assert f"Epoch 1: finished saving model to {path}" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ AtomicBackupAndRestore
+
+
+def test_atomic_backup_resumes_where_it_stopped(tmp_path):
+    """The private Keras hooks it overrides (`_save_model`, `_load_model`, `_current_epoch`,
+    `_training_metadata_path`, `model._initial_epoch`) still make a second `fit` resume."""
+    x, y = _regression_data()
+    backup = tmp_path / "backup"
+    first = _dense_model()
+    first.fit(x, y, epochs=2, verbose=0, callbacks=[files.AtomicBackupAndRestore(backup, delete_checkpoint=False)])
+    metadata = json.loads((backup / "training_metadata.json").read_text())
+    assert metadata["epoch"] == 2 and sorted(os.listdir(backup)) == ["epoch_2.weights.h5", "training_metadata.json"]
+    second = _dense_model(7)
+    history = second.fit(x, y, epochs=3, verbose=0, callbacks=[files.AtomicBackupAndRestore(backup)])
+    assert history.epoch == [2]  # epochs 0 and 1 were restored, not trained again
+    assert not backup.exists()  # deleted at the end of training, as Keras does

@@ -50,7 +50,7 @@ def test_the_exact_posterior_closes_the_elbo_gap():
     w = _loading_matrix()
     model, _ = _ppca_vae(w, OBS_VAR)
     x = np.array([[0.5, -1.0, 0.3, 0.8]], np.float32)
-    elbo = model._terms(np.repeat(x, SAMPLES, axis=0))["elbo"].numpy()
+    elbo = model.terms(np.repeat(x, SAMPLES, axis=0))["elbo"].numpy()
     log_marginal = stats.multivariate_normal(np.zeros(OBSERVED_DIM), w @ w.T + OBS_VAR * np.eye(OBSERVED_DIM)).logpdf(x[0])
     standard_error = elbo.std() / np.sqrt(SAMPLES)
     assert abs(elbo.mean() - log_marginal) < 5 * standard_error + 1e-4

@@ -109,15 +109,9 @@ class AVAE(VAE):
     def term_names(self):
         return super().term_names + ("coupling", "aux_entropy")
 
-    def _terms(self, x, training=False):
-        z_mean, z_log_var = self._encode(x, training)
-        z = self._reparametrise(z_mean, z_log_var)
-        x_mean = self.decoder(z, training=training)
-        terms = self._elbo_terms(x, x_mean, z_mean, z_log_var)
+    def _extra_terms(self, x, z_mean, z_log_var, z, x_mean, training):
         # The delusion is decoded from the same z as the reconstruction (Algorithm 1, line 7).
-        terms.update(self._delusion_terms(z_mean, z_log_var, z, self._delusion(x_mean), training))
-        terms["loss"] = -(terms["elbo"] + terms["coupling"] + terms["aux_entropy"])
-        return terms
+        return self._delusion_terms(z_mean, z_log_var, z, self._delusion(x_mean), training)
 
     def _delusion(self, x_mean):
         """x~ from the decoder mean g(z): g(z) itself or a draw of p_theta(x~|z); no gradient."""
@@ -127,7 +121,7 @@ class AVAE(VAE):
 
     def _delusion_terms(self, z_mean, z_log_var, z, delusion, training):
         """The coupling and entropy terms of eq. (13) for the delusion x~ decoded from z."""
-        aux_mean, aux_log_var = self._encode(
+        aux_mean, aux_log_var = self.posterior_parameters(
             delusion, training, update_statistics=self.extra_pass_statistics == "update"
         )
         if self.coupling == "joint":

@@ -73,18 +73,12 @@ class SEAVAE(AVAE):
     def term_names(self):
         return super().term_names + ("adversarial_coupling", "adversarial_entropy")
 
-    def _terms(self, x, training=False):
-        z_mean, z_log_var = self._encode(x, training)
-        z = self._reparametrise(z_mean, z_log_var)
-        x_mean = self.decoder(z, training=training)
-        terms = self._elbo_terms(x, x_mean, z_mean, z_log_var)
-        terms.update(self._delusion_terms(z_mean, z_log_var, z, self._delusion(x_mean), training))
+    def _extra_terms(self, x, z_mean, z_log_var, z, x_mean, training):
+        terms = super()._extra_terms(x, z_mean, z_log_var, z, x_mean, training)
         # Factorised posteriors for the adversarial term, as eq. (35) is written.
         adversarial = adversarial_terms(self, x, z_mean, z_log_var, self.rho_se, tight=False, training=training)
         terms["adversarial_coupling"] = adversarial["coupling"]
         terms["adversarial_entropy"] = adversarial["aux_entropy"]
-        bound = terms["elbo"] + terms["coupling"] + terms["aux_entropy"]
-        terms["loss"] = -(bound + terms["adversarial_coupling"] + terms["adversarial_entropy"])
         return terms
 
     def get_config(self):

@@ -72,7 +72,7 @@ def adversarial_terms(model, x, z_mean, z_log_var, rho, *, tight, training):
     Args:
         model: the model whose encoder is attacked (has `epsilon`,
             `train_attack_steps`, `attack_mode`, `extra_pass_statistics`,
-            `data_range` and `_encode`).
+            `data_range` and `posterior_parameters`).
         x: clean inputs.
         z_mean, z_log_var: q(z|x).
         rho: coupling strength of the attack and of the bound.
@@ -87,14 +87,14 @@ def adversarial_terms(model, x, z_mean, z_log_var, rho, *, tight, training):
     """
     attack_training = training and model.attack_mode == "training"
     adversarial = attacks.representation_attack(
-        lambda inputs: model._encode(inputs, training=attack_training, update_statistics=False),
+        lambda inputs: model.posterior_parameters(inputs, training=attack_training, update_statistics=False),
         x,
         model.epsilon,
         model.train_attack_steps,
         rho,
         model.data_range,
     )
-    aux_mean, aux_log_var = model._encode(
+    aux_mean, aux_log_var = model.posterior_parameters(
         adversarial, training, update_statistics=model.extra_pass_statistics == "update"
     )
     psi = objectives.coupled_covariance(z_log_var, aux_log_var, rho) if tight else 0.0
@@ -168,13 +168,8 @@ class SmoothEncoder(VAE):
     def term_names(self):
         return super().term_names + ("coupling", "aux_entropy")
 
-    def _terms(self, x, training=False):
-        z_mean, z_log_var = self._encode(x, training)
-        z = self._reparametrise(z_mean, z_log_var)
-        terms = self._elbo_terms(x, self.decoder(z, training=training), z_mean, z_log_var)
-        terms.update(adversarial_terms(self, x, z_mean, z_log_var, self.rho, tight=True, training=training))
-        terms["loss"] = -(terms["elbo"] + terms["coupling"] + terms["aux_entropy"])
-        return terms
+    def _extra_terms(self, x, z_mean, z_log_var, z, x_mean, training):
+        return adversarial_terms(self, x, z_mean, z_log_var, self.rho, tight=True, training=training)
 
     def get_config(self):
         config = super().get_config()

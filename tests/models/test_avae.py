@@ -24,7 +24,7 @@ def test_fit_reports_the_avae_terms(make_networks, images):
 
 def test_loss_is_the_negative_avae_bound(make_networks, images):
     model = _built(make_networks, images, rho=0.8)
-    terms = {k: v.numpy() for k, v in model._terms(images).items()}
+    terms = {k: v.numpy() for k, v in model.terms(images).items()}
     np.testing.assert_allclose(
         terms["loss"], -(terms["elbo"] + terms["coupling"] + terms["aux_entropy"]), rtol=1e-5
     )
@@ -34,7 +34,7 @@ def test_loss_is_the_negative_avae_bound(make_networks, images):
 def test_no_gradient_reaches_the_decoder_through_the_delusion(make_networks, images):
     model = _built(make_networks, images)
     with tf.GradientTape(persistent=True) as tape:
-        terms = model._terms(images, training=True)
+        terms = model.terms(images, training=True)
         delusion_part = tf.reduce_mean(terms["coupling"] + terms["aux_entropy"])
         whole = tf.reduce_mean(terms["loss"])
         elbo_only = -tf.reduce_mean(terms["elbo"])

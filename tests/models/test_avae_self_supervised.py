@@ -57,7 +57,7 @@ def test_batchnorm_statistics_of_the_frozen_decoder_stay_put():
 
 def test_loss_is_the_negative_of_eq_34(make_networks, images):
     ss = keras_avae.AVAESelfSupervised.from_pretrained(_trained_vae(make_networks(), images))
-    terms = {k: v.numpy() for k, v in ss._terms(tf.zeros((16,) + images.shape[1:])).items()}
+    terms = {k: v.numpy() for k, v in ss.terms(tf.zeros((16,) + images.shape[1:])).items()}
     assert terms["loss"].shape == (16,)
     np.testing.assert_allclose(terms["loss"], terms["kl"] - terms["coupling"] - terms["aux_entropy"], rtol=1e-5)
 
@@ -119,7 +119,7 @@ def _linear_ss(c, s, **kwargs):
 
 def _ss_loss_samples(ss, n):
     """Minus eq. (34), one Monte-Carlo sample per generated example."""
-    return ss._terms(tf.zeros((n, SS_OBSERVED)))["loss"].numpy().astype(np.float64)
+    return ss.terms(tf.zeros((n, SS_OBSERVED)))["loss"].numpy().astype(np.float64)
 
 
 def _expected_bound(c, s, rho=SS_RHO, coupling="factorised", v=0.0):

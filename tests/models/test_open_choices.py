@@ -79,7 +79,7 @@ def test_from_pretrained_keeps_the_posterior_sampling(make_networks, images):
 def _terms_and_replay(model, images, training=False):
     """The model's terms, and the seed state to replay the draws they made."""
     state = model.seed_generator.state.numpy()
-    terms = model._terms(images, training=training)
+    terms = model.terms(images, training=training)
     model.seed_generator.state.assign(state)
     return terms
 
@@ -92,12 +92,12 @@ def test_avae_terms_follow_the_delusion_and_the_coupling(make_networks, images, 
         keras_avae.AVAE, make_networks(), images, rho=RHO, obs_var=OBS_VAR, delusion=delusion, coupling=coupling
     )
     terms = _terms_and_replay(model, images)
-    z_mean, z_log_var = model._encode(images)
+    z_mean, z_log_var = model.posterior_parameters(images)
     z = model._reparametrise(z_mean, z_log_var)
     x_tilde = model.decoder(z)
     if delusion == "sample":
         x_tilde = x_tilde + np.sqrt(OBS_VAR) * model._normal_noise(x_tilde.shape)
-    aux_mean, aux_log_var = model._encode(x_tilde)
+    aux_mean, aux_log_var = model.posterior_parameters(x_tilde)
     if coupling == "joint":
         expected = objectives.coupling_log_prob_given_z(z, aux_mean, aux_log_var, RHO)
     else:
@@ -132,7 +132,7 @@ def test_mean_delusion_is_the_decoder_mean(make_networks):
 def test_no_gradient_reaches_the_decoder_through_a_sampled_delusion(make_networks, images, coupling):
     model = _built(keras_avae.AVAE, make_networks(), images, delusion="sample", coupling=coupling)
     with tf.GradientTape(persistent=True) as tape:
-        terms = model._terms(images, training=True)
+        terms = model.terms(images, training=True)
         delusion_part = tf.reduce_mean(terms["coupling"] + terms["aux_entropy"])
     assert all(g is None for g in tape.gradient(delusion_part, model.decoder.trainable_variables))
     encoder_grads = tape.gradient(delusion_part, model.encoder.trainable_variables)
@@ -158,7 +158,7 @@ def test_kept_statistics_move_only_with_the_data_pass(cls, kwargs):
     for option in ("update", "keep"):
         model = _built(cls, _bn_networks(), images, extra_pass_statistics=option, **kwargs)
         before = _moving_statistics(model)
-        model._terms(images, training=True)
+        model.terms(images, training=True)
         expected[option] = _moving_statistics(model)
         data_only = cls.from_config(model.get_config())
         data_only(images[:1])
@@ -181,7 +181,7 @@ def test_kept_statistics_give_the_same_terms_and_gradients():
         model(images[:1])
         model.set_weights(source.get_weights())
         with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(model._terms(images, training=True)["loss"])
+            loss = tf.reduce_mean(model.terms(images, training=True)["loss"])
         results[option] = (loss.numpy(), [g.numpy() for g in tape.gradient(loss, model.trainable_variables)])
     np.testing.assert_allclose(results["keep"][0], results["update"][0], rtol=1e-6)
     for kept, updated in zip(results["keep"][1], results["update"][1]):
@@ -199,13 +199,13 @@ def test_training_attack_sees_the_encoder_in_the_chosen_mode(monkeypatch, mode, 
         attack_mode=mode, extra_pass_statistics="keep",
     )
     seen = []
-    encode = model._encode
+    encode = model.posterior_parameters
 
     def recording(x, training=False, update_statistics=True):
         seen.append((bool(training), bool(update_statistics)))
         return encode(x, training, update_statistics)
 
-    monkeypatch.setattr(model, "_encode", recording)
+    monkeypatch.setattr(model, "posterior_parameters", recording)
     before = _moving_statistics(model)
     z_mean, z_log_var = encode(images, training=False)
     smooth_encoder.adversarial_terms(model, images, z_mean, z_log_var, model.rho, tight=True, training=True)
@@ -224,12 +224,12 @@ def test_training_mode_attack_attacks_the_bounds_function():
     for mode in ("inference", "training"):
         model = _built(keras_avae.SmoothEncoder, _bn_networks(), images, epsilon=0.2, train_attack_steps=10, attack_mode=mode)
         model.encoder.layers[2].moving_mean.assign(tf.fill((8,), 3.0))  # inference stats far from the batch's
-        z = model._encode(images, training=True, update_statistics=False)
+        z = model.posterior_parameters(images, training=True, update_statistics=False)
         adversarial = keras_avae.attacks.representation_attack(
-            lambda x: model._encode(x, training=mode == "training", update_statistics=False),
+            lambda x: model.posterior_parameters(x, training=mode == "training", update_statistics=False),
             images, 0.2, 10, model.rho, model.data_range,
         )
-        aux = model._encode(adversarial, training=True, update_statistics=False)
+        aux = model.posterior_parameters(adversarial, training=True, update_statistics=False)
         raised[mode] = float(tf.reduce_mean(objectives.representation_divergence(*z, *aux, model.rho)))
     assert raised["training"] > raised["inference"]
 

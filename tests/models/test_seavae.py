@@ -19,7 +19,7 @@ def test_fit_reports_both_couplings(make_networks, images):
 def test_loss_is_the_negative_of_eq_35(make_networks, images):
     model = keras_avae.SEAVAE(*make_networks(), rho=0.9, rho_se=0.8, epsilon=0.05, train_attack_steps=2, seed=0)
     model(images[:1])
-    t = {k: v.numpy() for k, v in model._terms(images).items()}
+    t = {k: v.numpy() for k, v in model.terms(images).items()}
     bound = t["elbo"] + t["coupling"] + t["aux_entropy"] + t["adversarial_coupling"] + t["adversarial_entropy"]
     np.testing.assert_allclose(t["loss"], -bound, rtol=1e-5)
 

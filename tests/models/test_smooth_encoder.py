@@ -25,10 +25,10 @@ def test_fit_reports_the_smooth_encoder_terms(make_networks, images, jit_compile
 def test_loss_is_the_negative_tight_bound(make_networks, images):
     model = keras_avae.SmoothEncoder(*make_networks(), rho=0.9, epsilon=0.0, seed=0)
     model(images[:1])
-    terms = {k: v.numpy() for k, v in model._terms(images).items()}
+    terms = {k: v.numpy() for k, v in model.terms(images).items()}
     np.testing.assert_allclose(terms["loss"], -(terms["elbo"] + terms["coupling"] + terms["aux_entropy"]), rtol=1e-5)
     # With epsilon = 0 the adversarial copy is x itself: the terms follow from q(z|x) alone.
-    z_mean, z_log_var = model._encode(images)
+    z_mean, z_log_var = model.posterior_parameters(images)
     psi = objectives.coupled_covariance(z_log_var, z_log_var, 0.9)
     np.testing.assert_allclose(
         terms["coupling"], objectives.expected_coupling_log_prob(z_mean, z_log_var, z_mean, z_log_var, 0.9, psi), rtol=1e-5

@@ -8,7 +8,8 @@ import tensorflow_probability as tfp
 
 import keras_avae
 from keras_avae import objectives
-from keras_avae.models.vae import has_convolution
+from keras_avae.models import compilation
+from keras_avae.models.compilation import has_convolution
 
 VAE_TERMS = {"loss", "elbo", "reconstruction", "kl"}
 
@@ -251,6 +252,37 @@ def test_has_convolution_walks_nested_networks(make_networks):
         assert has_convolution(keras.Sequential([layer]))
 
 
+class _HoldsAConv(keras.layers.Layer):
+    """A custom layer with a sub-layer, which Keras lists in no public attribute."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.conv = keras.layers.Conv2D(1, 3, padding="same")
+
+    def call(self, x):
+        return self.conv(x)
+
+
+def test_private_flatten_layers_still_walks_custom_layers_and_nested_models():
+    """`compilation.sublayers` calls Keras' private `_flatten_layers` (no public API lists sub-layers)."""
+    inner = keras.Sequential([keras.Input((6, 6, 1)), _HoldsAConv()])
+    outer = keras.Sequential([keras.Input((6, 6, 1)), inner, keras.layers.Flatten()])
+    found = compilation.sublayers(outer)
+    assert outer in found and inner in found
+    assert any(isinstance(layer, keras.layers.Conv2D) for layer in found)
+    assert has_convolution(outer)
+
+
+@cpu_only
+def test_auto_jit_compile_is_off_for_a_layer_without_xla_support(make_networks):
+    encoder, decoder = make_networks()
+    encoder.layers[-1].supports_jit = False
+    model = keras_avae.VAE(encoder, decoder)
+    assert model.resolve_jit_compile("auto") is False
+    model.compile(optimizer="adam")
+    assert model.jit_compile is False
+
+
 @cpu_only
 def test_auto_jit_compile_is_xla_for_an_mlp_only(make_networks):
     mlp = keras_avae.VAE(*make_networks())
@@ -294,3 +326,31 @@ def test_jit_compile_survives_saving(make_networks, images, tmp_path, networks, 
     # The request is saved, so "auto" is resolved again where the model is loaded.
     assert loaded.get_compile_config()["jit_compile"] == jit_compile
     assert set(loaded.fit(images, epochs=1, batch_size=16, verbose=0).history) == VAE_TERMS
+
+
+def test_fit_still_marks_its_validation_with_keras_private_flag(make_networks, images, monkeypatch):
+    """`CheckedInputs.evaluate` skips checking what `fit` checked by Keras' `_use_cached_eval_dataset`."""
+    seen = []
+    evaluate = keras.Model.evaluate
+
+    def recording(self, *args, **kwargs):
+        seen.append(kwargs.get("_use_cached_eval_dataset"))
+        return evaluate(self, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "evaluate", recording)
+    model = keras_avae.VAE(*make_networks(), seed=0)
+    model.compile(optimizer="adam", jit_compile=False)
+    model.fit(images, epochs=1, batch_size=16, verbose=0, validation_data=(images,))
+    assert seen == [True]
+
+
+@pytest.mark.parametrize("cls", [keras_avae.VAE, keras_avae.AVAE, keras_avae.SmoothEncoder, keras_avae.SEAVAE])
+def test_terms_are_the_reported_terms_per_example(make_networks, images, cls):
+    """`terms(x)` has one value per example for each name `fit` reports, and `loss` is minus the objective."""
+    kwargs = {"train_attack_steps": 1} if cls in (keras_avae.SmoothEncoder, keras_avae.SEAVAE) else {}
+    model = cls(*make_networks(), seed=0, **kwargs)
+    terms = model.terms(images)
+    assert set(terms) == set(model.term_names)
+    assert all(tuple(value.shape) == (len(images),) for value in terms.values())
+    bound = sum(terms[name] for name in model.term_names if name not in ("loss", "reconstruction", "kl"))
+    np.testing.assert_allclose(terms["loss"], -bound, rtol=1e-5, atol=1e-4)
