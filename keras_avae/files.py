@@ -22,6 +22,7 @@ import contextlib
 import importlib
 import json
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -215,7 +216,9 @@ def load_model(path, **kwargs):
     Raises:
         FileNotFoundError: there is no file at `path`.
         ValueError: the file is not a `.keras` archive: not a zip (e.g. truncated,
-            or a legacy `.h5` file), without Keras' members, or with corrupt contents.
+            or a legacy `.h5` file), without Keras' members, or with corrupt contents
+            (a damaged member, a corrupt weights member); or its config names a class
+            that is not registered (`unknown class 'X'`). The message names the file.
 
     Example:
         model = files.load_model("runs/avae_mlp/model.keras")
@@ -231,6 +234,40 @@ def load_model(path, **kwargs):
         return keras.saving.load_model(target, **kwargs)
     except (zipfile.BadZipFile, zlib.error, EOFError) as error:
         raise ValueError(f"{_INVALID_ARCHIVE}: {error}. Received: path={target!r}") from error
+    except TypeError as error:  # Keras' deserialisation: an unknown class, or a config its class refuses
+        raise ValueError(f"{_unbuildable(error)}. Received: path={target!r}") from error
+    except OSError as error:
+        if error.errno is not None:  # the file system's (permission, ...): not the archive's contents
+            raise
+        # h5py's (errno None): "Unable to synchronously open file (truncated file: eof = ...)"
+        raise ValueError(
+            f"{_INVALID_ARCHIVE}: corrupt weights member {_weights_members(target)} "
+            f"({_first_line(error)}). Received: path={target!r}"
+        ) from error
+
+
+def _first_line(error):
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+def _unbuildable(error):
+    """What a TypeError of Keras' deserialisation says is wrong with an archive's config.json."""
+    unknown = re.match(r"Could not locate (class|function) '([^']+)'", str(error))
+    if unknown:
+        kind, name = unknown.groups()
+        return (
+            f"The model's config.json names an unknown {kind} {name!r}: import the module that registers it "
+            f"(`keras.saving.register_keras_serializable`) or pass it in `custom_objects`"
+        )
+    return f"The model cannot be rebuilt from its config.json: {_first_line(error)[:300]}"
+
+
+def _weights_members(path):
+    """The weights files inside the `.keras` archive `path`, for messages."""
+    with zipfile.ZipFile(path) as archive:
+        names = [name for name in archive.namelist() if name.endswith((".h5", ".npz"))]
+    return ", ".join(names) or "(none)"
 
 
 class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,45 @@ def test_corrupt_model_file_is_one_line_and_status_1(tmp_path, fake_mnist, capsy
     assert cli.main(["evaluate", str(model), "--data", str(fake_mnist), "--out", str(tmp_path / "e")]) == 1
     line = _error_line(capsys)
     assert line.startswith("keras-avae: error: ") and "not a valid .keras archive" in line
+
+
+def _model_archive(path, weights_bytes=None, class_name=None):
+    """A small saved `.keras`; with its weights member cut to `weights_bytes`, or its class renamed."""
+    import keras
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    files.save_model(model, path)
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    if weights_bytes is not None:
+        members["model.weights.h5"] = members["model.weights.h5"][:weights_bytes]
+    if class_name is not None:
+        config = json.loads(members["config.json"])
+        config.update(class_name=class_name, module="nowhere", registered_name=None)
+        members["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+@pytest.mark.parametrize(
+    "broken, message",
+    [
+        ({"class_name": "NoSuchModel"}, "config.json names an unknown class 'NoSuchModel'"),
+        ({"weights_bytes": 1000}, "corrupt weights member model.weights.h5"),
+    ],
+    ids=["unknown-class", "truncated-weights-member"],
+)
+def test_a_broken_model_archive_is_one_line_naming_file_and_problem(tmp_path, capsys, broken, message):
+    """Red team (issue 23, item 5): an unknown class printed a traceback (TypeError), a cut weights member a
+    bare h5py OSError."""
+    model = _model_archive(tmp_path / "model.keras", **broken)
+    before = model.read_bytes()
+    assert cli.main(["evaluate", str(model), "--out", str(tmp_path / "e")]) == 1
+    line = _error_line(capsys)
+    assert line.startswith("keras-avae: error: ") and message in line and str(model) in line
+    assert model.read_bytes() == before and sorted(os.listdir(tmp_path)) == ["model.keras"]
 
 
 def test_a_missing_model_file_is_one_line(tmp_path, capsys):

@@ -234,6 +234,47 @@ def test_load_model_of_a_corrupt_member(tmp_path, saved_model):
     assert isinstance(raised.value.__cause__, zipfile.BadZipFile)
 
 
+def _rewritten(source, path, **replacements):
+    """A copy of the archive `source` at `path` with the members in `replacements` (name -> bytes) replaced."""
+    with zipfile.ZipFile(source) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    members.update({name.replace("__", "."): data for name, data in replacements.items()})
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+def _unknown_class(saved_model, path):
+    with zipfile.ZipFile(saved_model) as archive:
+        config = json.loads(archive.read("config.json"))
+    config.update(class_name="NoSuchModel", module="nowhere", registered_name="nowhere>NoSuchModel")
+    return _rewritten(saved_model, path, config__json=json.dumps(config).encode())
+
+
+def _truncated_weights(saved_model, path):
+    with zipfile.ZipFile(saved_model) as archive:
+        weights = archive.read("model.weights.h5")
+    return _rewritten(saved_model, path, model__weights__h5=weights[: len(weights) // 2])
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (_unknown_class, r"config\.json names an unknown class 'NoSuchModel': import the module that registers it"),
+        (_truncated_weights, rf"{INVALID_ARCHIVE}: corrupt weights member model\.weights\.h5 \(Unable to .*truncated file"),
+    ],
+    ids=["unknown-class", "truncated-weights-member"],
+)
+def test_load_model_of_a_broken_archive_is_one_value_error_naming_the_file(tmp_path, saved_model, make, message):
+    """Red team (issue 23, item 5): these raised TypeError and a bare h5py OSError naming neither file nor problem."""
+    path = make(saved_model, tmp_path / "broken.keras")
+    before, listing = path.read_bytes(), _listing(tmp_path)
+    with pytest.raises(ValueError, match=message + r".*\. Received: path=.*broken\.keras'$"):
+        files.load_model(path)
+    assert path.read_bytes() == before and _listing(tmp_path) == listing
+
+
 def test_load_model_passes_keras_arguments(saved_model):
     model = files.load_model(saved_model, compile=False)
     assert not model.compiled
