@@ -96,6 +96,47 @@ def test_a_broken_model_archive_is_one_line_naming_file_and_problem(tmp_path, ca
     assert model.read_bytes() == before and sorted(os.listdir(tmp_path)) == ["model.keras"]
 
 
+def _saved_module(path, outputs):
+    """A standard TF SavedModel (a `tf.Module`, not Keras) mapping ColorMNIST images to 4 features."""
+    import tensorflow as tf
+
+    class Linear(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.kernel = tf.Variable(np.random.default_rng(0).normal(size=(28 * 28 * 3, 4)).astype(np.float32))
+
+        @tf.function(input_signature=[tf.TensorSpec((None, 28, 28, 3), tf.float32, name="images")])
+        def __call__(self, images):
+            features = tf.reshape(images, [-1, 28 * 28 * 3]) @ self.kernel
+            return {name: features for name in outputs}
+
+    module = Linear()
+    tf.saved_model.save(module, str(path), signatures=module.__call__)
+    return path
+
+
+def test_evaluate_encoder_takes_a_standard_saved_model(tmp_path, fake_mnist, capsys):
+    """Red team (issue 23, item 4): its keyword signature was called positionally; four tracebacks."""
+    encoder = _saved_module(tmp_path / "module", ["features"])
+    out = tmp_path / "e"
+    argv = ["evaluate", "--encoder", str(encoder), "--data", str(fake_mnist), "--out", str(out), "--attacks", "pgd",
+            "--epsilons", "0,0.1", "--attack-steps", "2", "--restarts", "1", "--losses", "margin", "--no-checks",
+            "--verbose", "0"]
+    assert cli.main(argv) == 0, capsys.readouterr().err
+    accuracy = json.loads((out / "metrics.json").read_text())["accuracy"]
+    assert set(accuracy) == {"digit", "color"} and all(set(by_radius) == {"0", "0.1"} for by_radius in accuracy.values())
+
+
+def test_evaluate_encoder_with_several_outputs_is_one_line(tmp_path, fake_mnist, capsys):
+    encoder = _saved_module(tmp_path / "module", ["mean", "log_var"])
+    listing = sorted(os.listdir(tmp_path))
+    argv = ["evaluate", "--encoder", str(encoder), "--data", str(fake_mnist), "--out", str(tmp_path / "e")]
+    assert cli.main(argv) == 1
+    line = _error_line(capsys)
+    assert line.startswith("keras-avae: error: ") and "returns 2 outputs (log_var, mean)" in line
+    assert sorted(os.listdir(tmp_path)) == listing  # no run directory left behind
+
+
 def test_a_missing_model_file_is_one_line(tmp_path, capsys):
     assert cli.main(["evaluate", str(tmp_path / "absent.keras"), "--out", str(tmp_path / "e")]) == 1
     assert _error_line(capsys).startswith("keras-avae: error: ")

@@ -66,8 +66,8 @@ def as_encoder(encoder, data_range=None):
     Args:
         encoder: a keras_avae model (returned as it is), an `Encoder`, a Keras
             model or layer (run with `training=False`), a loaded TF SavedModel
-            (its `serve` endpoint, else its `serving_default` signature, else
-            its `__call__`), a path to a `.keras` file or a SavedModel folder,
+            (its `serve` endpoint, else its `serving_default` signature, called
+            with its one keyword input and read at its one output, else its `__call__`), a path to a `.keras` file or a SavedModel folder,
             or a TF-traceable callable.
         data_range: `(low, high)` of the inputs; required except for keras_avae
             models and `Encoder`s, which declare it (then it must agree).
@@ -91,13 +91,57 @@ def as_encoder(encoder, data_range=None):
         return Encoder(encoder.serve, data_range, name="SavedModel.serve", source=encoder)
     signatures = getattr(encoder, "signatures", None)
     if signatures and "serving_default" in signatures:
-        return Encoder(signatures["serving_default"], data_range, name="SavedModel.serving_default", source=encoder)
+        name = "SavedModel.serving_default"
+        return Encoder(signature_function(signatures["serving_default"], name), data_range, name=name, source=encoder)
     if callable(encoder):
         return Encoder(encoder, data_range)
     raise ValueError(
         "`encoder` must be a keras_avae model, a Keras model or layer, a TF SavedModel, a path to a "
         f".keras file or SavedModel folder, or a callable x -> f^mu(x). Received: {type(encoder).__name__}"
     )
+
+
+def signature_function(signature, name="signature"):
+    """A SavedModel signature (keyword inputs, a dict of outputs) as a function x -> its one output.
+
+    A signature (`tf.saved_model.save(..., signatures=...)`) is called with keywords, one per input,
+    and returns a dict; the evaluation calls an encoder with the images alone and needs one tensor.
+
+    Args:
+        signature: a concrete function from a loaded SavedModel's `signatures`.
+        name: its name, for messages.
+
+    Returns:
+        A callable `x -> (batch, features)` tensor, `x` cast to the input's dtype.
+
+    Raises:
+        ValueError: the signature takes other than one input, or returns several outputs
+            (the message names them).
+    """
+    positional, inputs = signature.structured_input_signature
+    specs = list(positional) + list(inputs.values())
+    if len(specs) != 1:
+        names = ", ".join(sorted(inputs)) or f"{len(positional)} positional"
+        raise ValueError(
+            f"The SavedModel signature {name!r} takes {len(specs)} inputs ({names}); the evaluation feeds it "
+            "one, the images. Export a signature with the images as its only input."
+        )
+    (spec,) = specs
+    outputs = signature.structured_outputs
+    if isinstance(outputs, dict) and len(outputs) != 1:
+        raise ValueError(
+            f"The SavedModel signature {name!r} returns {len(outputs)} outputs ({', '.join(sorted(outputs))}); "
+            "the evaluation needs one, the representation f^mu(x). Export a signature that returns it alone."
+        )
+
+    def call(x):
+        x = tf.cast(x, spec.dtype)
+        result = signature(x) if positional else signature(**{next(iter(inputs)): x})
+        if isinstance(result, dict):
+            (result,) = result.values()
+        return result
+
+    return call
 
 
 def load(path):
