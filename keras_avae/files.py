@@ -10,7 +10,8 @@ removed and the old file is left as it was.
     save_model / load_model    `.keras` archives, with clear errors for other formats and broken files
     AtomicModelCheckpoint      `keras.callbacks.ModelCheckpoint`, writing each checkpoint this way
     AtomicBackupAndRestore     `keras.callbacks.BackupAndRestore` whose backup a kill leaves consistent
-    locked                     a run directory's lock file while a process writes there
+    locked                     a run directory's lock file while a process writes there (and, on
+                               taking it, the removal of a killed writer's temporary files)
 
 Example:
     files.write_json(out / "metrics.json", metrics)
@@ -341,6 +342,30 @@ def _lock_owner(path):
         return None
 
 
+_TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}(\.tmp|\.keras|\.weights\.h5)$")
+"""The name of a temporary file of `_replacing` (`tempfile.mkstemp`'s 8 random characters between)."""
+
+
+def remove_stale_temporaries(folder):
+    """Removes the hidden temporary files a killed writer left in `folder` and its subfolders.
+
+    Only files named as `_replacing` names them (`.model.keras.<8 characters>.keras`,
+    `.metrics.json.<8 characters>.tmp`, `.<name>.<8 characters>.weights.h5`) are removed;
+    call it only while holding the folder (`locked` does, when it takes the lock).
+
+    Returns:
+        The removed paths.
+    """
+    removed = []
+    for root, _, names in os.walk(os.fsdecode(folder)):
+        for name in names:
+            if _TEMPORARY.match(name):
+                path = os.path.join(root, name)
+                _remove(path)
+                removed.append(path)
+    return removed
+
+
 @contextlib.contextmanager
 def locked(folder):
     """Holds `folder/.lock` (with this process id) while the block writes into `folder`.
@@ -348,7 +373,8 @@ def locked(folder):
     The lock file is made with `O_CREAT | O_EXCL`, so of two processes that start at once
     only one gets it. A lock left behind by a process that no longer runs (killed, or a
     crash of the machine) is stale and taken over. The lock is removed when the block
-    ends, also on an error or Ctrl-C.
+    ends, also on an error or Ctrl-C. Once the lock is taken, the temporary files of a writer
+    that was killed mid-write (`remove_stale_temporaries`) are removed.
 
     Args:
         folder: the run directory; made if missing, and removed again if the block
@@ -386,6 +412,7 @@ def locked(folder):
         break
     else:
         raise FileExistsError(f"Could not take the lock {path}: another process keeps taking it.")
+    remove_stale_temporaries(folder)  # ours alone now: any temporary file is a killed writer's
     try:
         yield path
     finally:
@@ -404,7 +431,9 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     their own file, `epoch_<n>.weights.h5`, written atomically, and only then does the
     atomically written `training_metadata.json` name them; the previous weights are
     removed after that. Restoring reads the weights the metadata names. At the end of
-    training the backup folder is deleted, as Keras does.
+    training the backup folder is deleted, as Keras does, unless `delete_checkpoint=False`:
+    then the caller deletes it once the trained model is saved, so that a kill during the
+    final save still leaves the last epoch's state (`experiments.run.run_one` does this).
 
     Example:
         backup = AtomicBackupAndRestore("runs/avae_mlp/backup")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import _write_fake_mnist
 
 from keras_avae import cli, files
 
@@ -311,6 +312,101 @@ def test_train_resume_after_a_kill_gives_the_uninterrupted_result(tmp_path, fake
     assert terms[0].keys() == terms[1].keys()
     for name in terms[1]:
         assert terms[0][name] == pytest.approx(terms[1][name], rel=1e-5, abs=1e-6), name
+
+
+_KILLED_IN_THE_FINAL_SAVE = """
+import os, signal, sys
+from pathlib import Path
+from keras_avae import files
+
+save_model = files.save_model
+
+def killed_mid_write(model, path, *args, **kwargs):  # kill -9 while model.keras is being written
+    if Path(path).name == "model.keras":
+        with files._replacing(path, suffix=".keras"):  # the hidden temporary file, still empty
+            os.kill(os.getpid(), signal.SIGKILL)
+    return save_model(model, path, *args, **kwargs)
+
+files.save_model = killed_mid_write
+from keras_avae.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+_RESUMABLE = ["train", "--model", "avae", "--scale", "tiny", "--epochs", "2", *FAST]
+
+
+@pytest.fixture(scope="module")
+def killed_in_the_final_save(tmp_path_factory):
+    """A run directory of `_RESUMABLE` as a `kill -9` during the final write of model.keras leaves it."""
+    root = tmp_path_factory.mktemp("killed")
+    data = _write_fake_mnist(root / "mnist.npz", 80, 40)
+    out = root / "run"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(REPO)}
+    result = subprocess.run(
+        [sys.executable, "-c", _KILLED_IN_THE_FINAL_SAVE, *_RESUMABLE, "--data", str(data), "--out", str(out)],
+        env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
+    return data, out
+
+
+def _tree(folder):
+    """Every file under `folder`: relative path -> bytes."""
+    return {
+        os.path.relpath(os.path.join(root, name), folder): Path(root, name).read_bytes()
+        for root, _, names in os.walk(folder) for name in names
+    }
+
+
+def _copy_of(run, tmp_path):
+    import shutil
+
+    return Path(shutil.copytree(run, tmp_path / "run"))
+
+
+def test_a_kill_during_the_final_save_keeps_the_backup_and_resume_finishes(killed_in_the_final_save, tmp_path, capsys):
+    """Red team (issue 23, item 1): the backup was deleted before model.keras was written, so a kill then lost
+    every epoch, and the empty temporary file stayed for good."""
+    data, killed = killed_in_the_final_save
+    out = _copy_of(killed, tmp_path)
+    temporaries = [name for name in os.listdir(out) if name.startswith(".model.keras.") and name.endswith(".keras")]
+    assert len(temporaries) == 1 and (out / temporaries[0]).stat().st_size == 0
+    assert (out / files.LOCK_NAME).exists() and not (out / "model.keras").exists()
+    assert json.loads((out / "backup" / "training_metadata.json").read_text())["epoch"] == 2  # every epoch kept
+    assert json.loads((out / "backup" / "config.json").read_text())["rho"] == 0.975  # the settings it began with
+
+    assert cli.main([*_RESUMABLE, "--data", str(data), "--out", str(out), "--resume"]) == 0
+    capsys.readouterr()
+    assert sorted(os.listdir(out)) == ["config.json", "logs", "metrics.json", "model.keras", "summary.md"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["train_steps"] == 0  # finished from the backup of the last epoch: nothing trained again
+    assert metrics["config"]["epochs"] == 2 and np.isfinite(metrics["test_reconstruction_mse"])
+    assert len(files.load_model(out / "model.keras").weights) > 0
+
+
+@pytest.mark.parametrize(
+    "changes, named",
+    [
+        (["--rho", "0.5"], "Changed: rho 0.975 -> 0.5."),
+        (["--rho", "0.5", "--epochs", "3"], "Changed: epochs 2 -> 3, rho 0.975 -> 0.5."),
+    ],
+    ids=["rho", "rho-and-epochs"],
+)
+def test_resume_with_changed_settings_is_refused_naming_them(killed_in_the_final_save, tmp_path, capsys, changes, named):
+    """Red team (issue 23, item 2): `--resume --rho 0.5` on a run begun with 0.975 trained the rest with 0.5."""
+    data, killed = killed_in_the_final_save
+    out = _copy_of(killed, tmp_path)
+    (out / files.LOCK_NAME).unlink()  # a lock of a dead process is taken over anyway; keep the tree comparable
+    before = _tree(out)
+    argv = [*_RESUMABLE, "--data", str(data), "--out", str(out), "--resume"]
+    # `--epochs` comes after the preset's; argparse keeps the last.
+    assert cli.main([*argv, *changes]) == 1
+    line = _error_line(capsys)
+    assert line.startswith(f"keras-avae: error: The interrupted run in {out} began with other settings")
+    assert named in line and "pass --overwrite to start again" in line
+    assert _tree(out) == {name: data for name, data in before.items() if not name.startswith(".model.keras.")}
+    assert cli.main([*argv, "--verbose", "1"]) == 0  # `verbose` does not change the result: allowed
+    assert (out / "model.keras").is_file() and not (out / "backup").exists()
 
 
 # ------------------------------------------------------------ lazy imports

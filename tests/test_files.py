@@ -408,3 +408,43 @@ def test_failing_checkpoint_leaves_the_previous_weights(tmp_path, monkeypatch):
         model.fit(x, y, epochs=1, verbose=0, callbacks=[checkpoint])
     assert path.read_bytes() == before
     assert _listing(tmp_path) == ["checkpoint.weights.h5"]
+
+
+# ------------------------------------------------------------------ stale temporary files
+
+
+def test_taking_a_run_directory_removes_a_killed_writers_temporary_files(tmp_path):
+    """Red team (issue 23, item 1): a kill during a write left `.model.keras.<random>.keras` for good."""
+    import tempfile
+
+    folder = tmp_path / "run"
+    (folder / "backup").mkdir(parents=True)
+    stale = []
+    for directory, name, suffix in ((folder, "model.keras", ".keras"), (folder, "metrics.json", ".tmp"),
+                                    (folder / "backup", "epoch_2.weights.h5", ".weights.h5")):
+        descriptor, path = tempfile.mkstemp(prefix=f".{name}.", suffix=suffix, dir=directory)  # as `_replacing`
+        os.close(descriptor)
+        stale.append(path)
+    kept = {folder / "model.keras": b"model", folder / ".gitignore": b"*", folder / ".notes.tmp": b"mine",
+            folder / "backup" / "training_metadata.json": b"{}"}
+    for path, data in kept.items():
+        path.write_bytes(data)
+    with files.locked(folder):
+        assert not any(os.path.exists(path) for path in stale)
+    assert {path: path.read_bytes() for path in kept} == kept
+    assert sorted(os.listdir(folder)) == [".gitignore", ".notes.tmp", "backup", "model.keras"]
+
+
+def test_a_backup_kept_at_the_end_of_training_restores_to_its_last_epoch(tmp_path):
+    x, y = _regression_data()
+    model = _dense_model()
+    backup = tmp_path / "backup"
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[files.AtomicBackupAndRestore(backup, delete_checkpoint=False)])
+    assert json.loads((backup / "training_metadata.json").read_text())["epoch"] == 2
+    trained = [np.array(w) for w in model.weights]
+    again = _dense_model(seed=1)
+    history = again.fit(x, y, epochs=2, verbose=0, callbacks=[files.AtomicBackupAndRestore(backup)])
+    assert history.history == {}  # both epochs were done: none runs again
+    for a, b in zip(again.weights, trained):
+        np.testing.assert_array_equal(np.array(a), b)
+    assert not backup.exists()  # delete_checkpoint=True (the default) deletes it at the end

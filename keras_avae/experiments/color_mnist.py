@@ -259,13 +259,18 @@ def _train(config, out):
     data = experiment_data(train_data, test_data, data_path)
     if config.resume and not (out / BACKUP_FOLDER).is_dir() and config.verbose:
         print(f"No interrupted run in {out} to resume ({BACKUP_FOLDER}/ is absent): training from the start.")
+    vae_config = None
+    if config.model == "avae_ss" and not config.pretrained:
+        vae_config = config.replace(model="vae", out=os.fspath(out / "vae"), robustness=False, figures=False)
+        run.check_resumable(Path(vae_config.out) / BACKUP_FOLDER, run.actual_sizes(vae_config, data))
+    # Before anything is written (the FID extractor): a resume with other settings is refused.
+    run.check_resumable(out / BACKUP_FOLDER, run.actual_sizes(config, data))
     fid_scorer = fid_scorer_for(config, train_data, test_data, out)
     pretrained, reference = None, None
     if config.model == "avae_ss":
         if config.pretrained:
             pretrained = files.load_model(config.pretrained)
         else:
-            vae_config = config.replace(model="vae", out=os.fspath(out / "vae"), robustness=False, figures=False)
             if config.verbose:
                 print(f"AVAE-SS post-trains a VAE: training one first, in {vae_config.out}")
             loaded = run.load_finished(run.actual_sizes(vae_config, data)) if config.resume else None
