@@ -10,7 +10,7 @@ attack that does not know the input range attacks inputs that cannot occur.
 
 Example:
     encoder = as_encoder(keras.Sequential([...]), data_range=(0.0, 1.0))
-    results = RobustnessEvaluator(train_data, test_data).evaluate(encoder)
+    results = AdversarialEvaluator(train_data, test_data).evaluate(encoder)
 """
 
 import os

@@ -325,7 +325,7 @@ def evaluate(overrides=None):
     """Evaluates a saved model or encoder on ColorMNIST: robust accuracy (Table 1), MSE and FID.
 
     Fits linear probes on f^mu of the training images, attacks encoder +
-    probe with `RobustnessEvaluator`'s ensemble at each radius, checks the
+    probe with `AdversarialEvaluator`'s ensemble at each radius, checks the
     attack, prints the table, and writes `<out>/metrics.json`, `config.json`,
     `summary.md` and figures (and `json`, if set, `report.to_json` of the
     results). A bare encoder (`encoder`) gets the robustness part only.
@@ -429,5 +429,5 @@ def _evaluate(config, out):
 
 
 def robust_accuracy(metrics):
-    """`results[task][epsilon]` (float radii) of a metrics dict, as `RobustnessEvaluator.evaluate` returns."""
+    """`results[task][epsilon]` (float radii) of a metrics dict, as `AdversarialEvaluator.evaluate` returns."""
     return report.accuracy_from_json(metrics["accuracy"])

@@ -3,7 +3,7 @@
 `run_one` builds a model by name (`registry`), trains it while timing its
 steps (`train_model`), saves it, evaluates it (`evaluate_model`:
 reconstruction MSE, linear probes, adversarial accuracy with
-`RobustnessEvaluator`, FID) and writes its run directory (`run_directory`).
+`AdversarialEvaluator`, FID) and writes its run directory (`run_directory`).
 A run's settings are a `settings.RunConfig`; the data-set modules
 (`color_mnist`, `celeba`) supply the data, the networks and the FID extractor.
 """
@@ -108,7 +108,7 @@ def train_model(
 
 
 def make_evaluator(train_data, test_data, *, attack_size=None, epochs_between=None, seed=0, **settings):
-    """A `RobustnessEvaluator` with probes fitted on `train_data`, attacking the first `attack_size` test images.
+    """An `evaluation.AdversarialEvaluator` with probes fitted on `train_data`, attacking the first `attack_size` test images.
 
     Args:
         train_data, test_data: `(x, labels)` pairs.
@@ -128,7 +128,7 @@ def make_evaluator(train_data, test_data, *, attack_size=None, epochs_between=No
         from keras_avae.callbacks import RobustnessEvaluator as Callback  # the training-time schedule
 
         return Callback(train_data, attacked, every_n_epochs=epochs_between, verbose=0, seed=seed, **settings)
-    return robustness.RobustnessEvaluator(train_data, attacked, seed=seed, **settings)
+    return robustness.AdversarialEvaluator(train_data, attacked, seed=seed, **settings)
 
 
 def evaluate_model(model, test_data, evaluator, *, robust=True, fid_scorer=None):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_avae.evaluation import RobustnessEvaluator, as_encoder, encoders
+from keras_avae.evaluation import AdversarialEvaluator, as_encoder, encoders
 
 SEED = 0
 IMAGE = (8, 8, 1)
@@ -50,7 +50,7 @@ def _encoder(kernel, mask=None):
 def test_a_sequential_encoder_its_saved_model_its_file_and_a_callable_agree(problem, tmp_path):
     kernel, train, test = problem
     encoder = _encoder(kernel)
-    evaluator = RobustnessEvaluator(train, test, attacks="pgd", checks=False, **FAST)
+    evaluator = AdversarialEvaluator(train, test, attacks="pgd", checks=False, **FAST)
     expected = evaluator.evaluate(encoder, data_range=(0.0, 1.0))
     assert 0.0 < expected["t"][0.1] < expected["t"][0.0]
     encoder.export(tmp_path / "saved")
@@ -89,7 +89,7 @@ def test_a_standard_saved_model_is_called_through_its_keyword_signature(problem,
     """Red team (issue 23, item 4): the serving signature takes keywords and returns a dict; it was called
     positionally (TypeError)."""
     kernel, train, test = problem
-    evaluator = RobustnessEvaluator(train, test, attacks="pgd", checks=False, **FAST)
+    evaluator = AdversarialEvaluator(train, test, attacks="pgd", checks=False, **FAST)
     expected = evaluator.evaluate(_encoder(kernel), data_range=(0.0, 1.0))
     path = _save_module(kernel, tmp_path / "module")
     loaded = tf.saved_model.load(str(path))
@@ -109,7 +109,7 @@ def test_a_signature_with_several_outputs_is_refused_naming_them(problem, tmp_pa
 def test_the_black_box_check_catches_masked_gradients(problem):
     kernel, train, test = problem
     # PGD and Square suffice here: the check compares the black-box attack with the white-box ones.
-    evaluator = RobustnessEvaluator(train, test, attacks=("pgd", "square"), square_queries=100, check_size=40, **FAST)
+    evaluator = AdversarialEvaluator(train, test, attacks=("pgd", "square"), square_queries=100, check_size=40, **FAST)
     sound = evaluator.evaluate(_encoder(kernel), data_range=(0.0, 1.0))
     assert not [c for c in sound.checks if c.name == "black_box" and not c.passed], sound.problems
     for mask in ("stop_gradient", "threshold"):
