@@ -97,18 +97,19 @@ def test_a_broken_model_archive_is_one_line_naming_file_and_problem(tmp_path, ca
     assert model.read_bytes() == before and sorted(os.listdir(tmp_path)) == ["model.keras"]
 
 
-def _saved_module(path, outputs):
-    """A standard TF SavedModel (a `tf.Module`, not Keras) mapping ColorMNIST images to 4 features."""
+def _saved_module(path, outputs, side=28):
+    """A standard TF SavedModel (a `tf.Module`, not Keras) mapping `side` x `side` colour images (ColorMNIST's:
+    28) to 4 features."""
     import tensorflow as tf
 
     class Linear(tf.Module):
         def __init__(self):
             super().__init__()
-            self.kernel = tf.Variable(np.random.default_rng(0).normal(size=(28 * 28 * 3, 4)).astype(np.float32))
+            self.kernel = tf.Variable(np.random.default_rng(0).normal(size=(side * side * 3, 4)).astype(np.float32))
 
-        @tf.function(input_signature=[tf.TensorSpec((None, 28, 28, 3), tf.float32, name="images")])
+        @tf.function(input_signature=[tf.TensorSpec((None, side, side, 3), tf.float32, name="images")])
         def __call__(self, images):
-            features = tf.reshape(images, [-1, 28 * 28 * 3]) @ self.kernel
+            features = tf.reshape(images, [-1, side * side * 3]) @ self.kernel
             return {name: features for name in outputs}
 
     module = Linear()
@@ -128,13 +129,21 @@ def test_evaluate_encoder_takes_a_standard_saved_model(tmp_path, fake_mnist, cap
     assert set(accuracy) == {"digit", "color"} and all(set(by_radius) == {"0", "0.1"} for by_radius in accuracy.values())
 
 
-def test_evaluate_encoder_with_several_outputs_is_one_line(tmp_path, fake_mnist, capsys):
-    encoder = _saved_module(tmp_path / "module", ["mean", "log_var"])
+@pytest.mark.parametrize(
+    "outputs, side, message",
+    [
+        (["mean", "log_var"], 28, "returns 2 outputs (log_var, mean); the evaluation needs one"),
+        (["features"], 32, "takes inputs of shape (None, 32, 32, 3); received (2, 28, 28, 3)"),
+    ],
+    ids=["several-outputs", "other-image-size"],
+)
+def test_evaluate_encoder_that_cannot_be_used_is_one_line(tmp_path, fake_mnist, capsys, outputs, side, message):
+    encoder = _saved_module(tmp_path / "module", outputs, side)
     listing = sorted(os.listdir(tmp_path))
     argv = ["evaluate", "--encoder", str(encoder), "--data", str(fake_mnist), "--out", str(tmp_path / "e")]
     assert cli.main(argv) == 1
     line = _error_line(capsys)
-    assert line.startswith("keras-avae: error: ") and "returns 2 outputs (log_var, mean)" in line
+    assert line.startswith("keras-avae: error: ") and message in line
     assert sorted(os.listdir(tmp_path)) == listing  # no run directory left behind
 
 

@@ -136,12 +136,45 @@ def signature_function(signature, name="signature"):
 
     def call(x):
         x = tf.cast(x, spec.dtype)
+        if not spec.shape.is_compatible_with(x.shape):
+            raise ValueError(
+                f"The SavedModel signature {name!r} takes inputs of shape {tuple(spec.shape)}; received "
+                f"{tuple(x.shape)}."
+            )
         result = signature(x) if positional else signature(**{next(iter(inputs)): x})
         if isinstance(result, dict):
             (result,) = result.values()
         return result
 
     return call
+
+
+def check_encoder(encoder, x, name=None):
+    """Runs `encoder.encode_mean` on the examples `x` once, so that an encoder that cannot take them
+    fails at once, in one sentence, rather than in the middle of an evaluation.
+
+    Args:
+        encoder: what `as_encoder` returns.
+        x: a few examples of the data it will be evaluated on.
+        name: the encoder's name for the message (default: its own).
+
+    Returns:
+        The `(len(x), features)` representation.
+
+    Raises:
+        ValueError: the encoder refuses the examples (a wrong shape or dtype, a signature that
+            cannot take them) or returns something other than one `(batch, features)` tensor.
+    """
+    name = name or getattr(encoder, "name", type(encoder).__name__)
+    try:
+        return encoder.encode_mean(tf.convert_to_tensor(x))
+    except (TypeError, tf.errors.OpError) as error:
+        lines = [line for line in str(error).strip().splitlines() if line.strip()]
+        detail = lines[-1].strip() if isinstance(error, tf.errors.OpError) and lines else (lines[0] if lines else "")
+        raise ValueError(
+            f"The encoder {name!r} cannot be applied to inputs of shape {tuple(x.shape)} ({x.dtype}): "
+            f"{type(error).__name__}: {detail}"
+        ) from error
 
 
 def load(path):

@@ -369,6 +369,7 @@ def _evaluate(config, out):
     else:
         fid_scorer = None
         encoder = encoders.as_encoder(model, config.data_range)
+        encoders.check_encoder(encoder, test_data[0][:2], name=source)  # before the probes and attacks
         results = evaluator.evaluate(encoder)
         evaluation = {
             "accuracy": report.accuracy_to_json(results),

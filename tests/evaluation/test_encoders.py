@@ -106,6 +106,19 @@ def test_a_signature_with_several_outputs_is_refused_naming_them(problem, tmp_pa
         as_encoder(str(path), data_range=(0.0, 1.0))
 
 
+def test_check_encoder_says_in_one_sentence_that_an_encoder_cannot_take_the_data(problem):
+    kernel, _, test = problem
+    x = test[0][:2]
+    assert tuple(encoders.check_encoder(as_encoder(_encoder(kernel), data_range=(0, 1)), x).shape) == (2, LATENT)
+    reshape = as_encoder(lambda t: tf.reshape(t, [-1, 5]), data_range=(0, 1))  # 64 values per image: not 5
+    with pytest.raises(ValueError, match=r"The encoder 'mine' cannot be applied to inputs of shape \(2, 8, 8, 1\) "
+                       r"\(float32\): InvalidArgumentError: .*") as raised:
+        encoders.check_encoder(reshape, x, name="mine")
+    assert "\n" not in str(raised.value)
+    with pytest.raises(ValueError, match=r"returns a tuple; the evaluation needs one tensor"):
+        encoders.check_encoder(as_encoder(lambda t: (t, t), data_range=(0, 1)), x)
+
+
 def test_the_black_box_check_catches_masked_gradients(problem):
     kernel, train, test = problem
     # PGD and Square suffice here: the check compares the black-box attack with the white-box ones.
