@@ -346,18 +346,26 @@ _TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}(\.tmp|\.keras|\.weights\.h5)$")
 """The name of a temporary file of `_replacing` (`tempfile.mkstemp`'s 8 random characters between)."""
 
 
-def remove_stale_temporaries(folder):
+STALE_SEARCH_DEPTH = 3
+"""How deep below a run directory `remove_stale_temporaries` looks: a table's `<arch>/<row>/backup/`."""
+
+
+def remove_stale_temporaries(folder, depth=STALE_SEARCH_DEPTH):
     """Removes the hidden temporary files a killed writer left in `folder` and its subfolders.
 
     Only files named as `_replacing` names them (`.model.keras.<8 characters>.keras`,
-    `.metrics.json.<8 characters>.tmp`, `.<name>.<8 characters>.weights.h5`) are removed;
-    call it only while holding the folder (`locked` does, when it takes the lock).
+    `.metrics.json.<8 characters>.tmp`, `.<name>.<8 characters>.weights.h5`) are removed, at
+    most `depth` folders down and never inside hidden folders (`.git`); call it only while
+    holding the folder (`locked` does, when it takes the lock).
 
     Returns:
         The removed paths.
     """
+    folder = os.fsdecode(folder)
     removed = []
-    for root, _, names in os.walk(os.fsdecode(folder)):
+    for root, folders, names in os.walk(folder):
+        level = 0 if root == folder else os.path.relpath(root, folder).count(os.sep) + 1
+        folders[:] = [] if level >= depth else [name for name in folders if not name.startswith(".")]
         for name in names:
             if _TEMPORARY.match(name):
                 path = os.path.join(root, name)
@@ -412,7 +420,8 @@ def locked(folder):
         break
     else:
         raise FileExistsError(f"Could not take the lock {path}: another process keeps taking it.")
-    remove_stale_temporaries(folder)  # ours alone now: any temporary file is a killed writer's
+    if not created:
+        remove_stale_temporaries(folder)  # ours alone now: any temporary file is a killed writer's
     try:
         yield path
     finally:

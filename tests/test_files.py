@@ -429,10 +429,15 @@ def test_taking_a_run_directory_removes_a_killed_writers_temporary_files(tmp_pat
             folder / "backup" / "training_metadata.json": b"{}"}
     for path, data in kept.items():
         path.write_bytes(data)
+    deep = folder / "a" / "b" / "c" / "d"  # below a table's <arch>/<row>/backup/, and in a hidden folder: not ours
+    for place in (deep, folder / ".git"):
+        place.mkdir(parents=True)
+        (place / ".x.keras.abcd1234.tmp").write_bytes(b"")
     with files.locked(folder):
         assert not any(os.path.exists(path) for path in stale)
     assert {path: path.read_bytes() for path in kept} == kept
-    assert sorted(os.listdir(folder)) == [".gitignore", ".notes.tmp", "backup", "model.keras"]
+    assert sorted(os.listdir(folder)) == [".git", ".gitignore", ".notes.tmp", "a", "backup", "model.keras"]
+    assert (deep / ".x.keras.abcd1234.tmp").exists() and (folder / ".git" / ".x.keras.abcd1234.tmp").exists()
 
 
 def test_a_backup_kept_at_the_end_of_training_restores_to_its_last_epoch(tmp_path):
