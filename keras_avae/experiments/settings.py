@@ -302,7 +302,7 @@ class TrainSettings(RunConfig, Scaled):
     resume: bool = setting(
         False, "continue the interrupted run in --out (killed, or stopped with Ctrl-C) from its last completed "
         "epoch, backed up in <out>/backup after every epoch; with the same flags the result is that of an "
-        "uninterrupted run", SWITCH, group=RUN,
+        "uninterrupted run, and a change of any setting but --verbose is refused", SWITCH, group=RUN,
     )
     overwrite: bool = setting(False, "replace a finished run in --out", SWITCH, group=RUN)
 
