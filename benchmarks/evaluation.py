@@ -13,7 +13,7 @@ same test images twice:
 - "before": the evaluator at git revision `--baseline-rev` (PGD only, every run
   on every example, last iterate), run from a temporary `git worktree` of that
   revision in a subprocess, so its code is the code as it was;
-- "ensemble": `keras_avae.evaluation.RobustnessEvaluator` with `--attacks`.
+- "ensemble": `keras_avae.evaluation.AdversarialEvaluator` with `--attacks`.
 
 It prints the seconds of each, the speed-up, the images per second (test
 images x tasks x radii over seconds), the robust accuracies, and the number of
@@ -97,7 +97,7 @@ def main(argv=None):
     import keras
 
     from keras_avae.datasets import color_mnist
-    from keras_avae.evaluation import RobustnessEvaluator, probes
+    from keras_avae.evaluation import AdversarialEvaluator, probes
     from keras_avae.experiments.color_mnist import resolve_data_path
 
     reuse, save = (_paths(value, len(args.models), flag) for value, flag in
@@ -120,7 +120,7 @@ def main(argv=None):
             for task, probe in trained.items():
                 probe_paths[task] = os.fspath(scratch / f"probe_{index}_{task}.keras")
                 probe.save(probe_paths[task])
-            evaluator = RobustnessEvaluator(
+            evaluator = AdversarialEvaluator(
                 train, test, epsilons=epsilons, attack_steps=args.attack_steps, restarts=args.restarts,
                 attacks=args.attacks.split(",") if "," in args.attacks else args.attacks, checks=not args.no_checks,
                 seed=args.seed,

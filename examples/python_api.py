@@ -2,7 +2,7 @@
 
 Loads a subset of ColorMNIST, builds the MLP of Appendix F, trains an AVAE
 (eq. 13) for a few epochs, attacks linear probes on its representation f^mu
-with `RobustnessEvaluator` on a small budget, prints the table and what the
+with `AdversarialEvaluator` on a small budget, prints the table and what the
 evaluation's checks found, and saves the model as a `.keras` file.
 
 Example:
@@ -14,7 +14,7 @@ import argparse
 import keras
 
 import keras_avae
-from keras_avae.evaluation import RobustnessEvaluator, report
+from keras_avae.evaluation import AdversarialEvaluator, report
 
 
 def parse_args(argv=None):
@@ -37,7 +37,7 @@ def main(argv=None):
     model.compile(optimizer=keras.optimizers.Adam(1e-3))  # XLA on a CPU for an MLP: model.jit_compile
     model.fit(train[0], epochs=args.epochs, batch_size=64, verbose=2)
 
-    evaluator = RobustnessEvaluator(train, test, epsilons=(0.0, 0.1, 0.2), attack_steps=5, restarts=1)
+    evaluator = AdversarialEvaluator(train, test, epsilons=(0.0, 0.1, 0.2), attack_steps=5, restarts=1)
     results = evaluator.evaluate(model)  # results["digit"][0.1]: robust accuracy in [0, 1]
     print(report.to_markdown(results, model_name="AVAE"))
     print("checks flagged:", "; ".join(results.problems) if results.flagged else "nothing")

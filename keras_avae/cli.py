@@ -150,7 +150,7 @@ COMMANDS = {
         "train and evaluate one model on ColorMNIST",
         "Train one model on ColorMNIST (steps i-iii of Section 4), then evaluate it: test terms,\n"
         "reconstruction MSE, linear-probe accuracy of f^mu on digit and colour, adversarial\n"
-        "accuracy at each --epsilons (RobustnessEvaluator), FID, and figures.\n\n"
+        "accuracy at each --epsilons (AdversarialEvaluator), FID, and figures.\n\n"
         "Writes to --out: model.keras, config.json, metrics.json, summary.md, figures/,\n"
         "logs/ (TensorBoard: tensorboard --logdir <out>/logs) and, unless --fid-extractor or\n"
         "--inception-weights is given, fid_extractor.keras.",

@@ -10,7 +10,8 @@ removed and the old file is left as it was.
     save_model / load_model    `.keras` archives, with clear errors for other formats and broken files
     AtomicModelCheckpoint      `keras.callbacks.ModelCheckpoint`, writing each checkpoint this way
     AtomicBackupAndRestore     `keras.callbacks.BackupAndRestore` whose backup a kill leaves consistent
-    locked                     a run directory's lock file while a process writes there
+    locked                     a run directory's lock file while a process writes there (and, on
+                               taking it, the removal of a killed writer's temporary files)
 
 Example:
     files.write_json(out / "metrics.json", metrics)
@@ -22,6 +23,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -223,7 +225,9 @@ def load_model(path, **kwargs):
     Raises:
         FileNotFoundError: there is no file at `path`.
         ValueError: the file is not a `.keras` archive: not a zip (e.g. truncated,
-            or a legacy `.h5` file), without Keras' members, or with corrupt contents.
+            or a legacy `.h5` file), without Keras' members, or with corrupt contents
+            (a damaged member, a corrupt weights member); or its config names a class
+            that is not registered (`unknown class 'X'`). The message names the file.
 
     Example:
         model = files.load_model("runs/avae_mlp/model.keras")
@@ -238,6 +242,40 @@ def load_model(path, **kwargs):
         return keras.saving.load_model(target, **kwargs)
     except (zipfile.BadZipFile, zlib.error, EOFError) as error:
         raise ValueError(f"{_INVALID_ARCHIVE}: {error}. Received: path={target!r}") from error
+    except TypeError as error:  # Keras' deserialisation: an unknown class, or a config its class refuses
+        raise ValueError(f"{_unbuildable(error)}. Received: path={target!r}") from error
+    except OSError as error:
+        if error.errno is not None:  # the file system's (permission, ...): not the archive's contents
+            raise
+        # h5py's (errno None): "Unable to synchronously open file (truncated file: eof = ...)"
+        raise ValueError(
+            f"{_INVALID_ARCHIVE}: corrupt weights member {_weights_members(target)} "
+            f"({_first_line(error)}). Received: path={target!r}"
+        ) from error
+
+
+def _first_line(error):
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+def _unbuildable(error):
+    """What a TypeError of Keras' deserialisation says is wrong with an archive's config.json."""
+    unknown = re.match(r"Could not locate (class|function) '([^']+)'", str(error))
+    if unknown:
+        kind, name = unknown.groups()
+        return (
+            f"The model's config.json names an unknown {kind} {name!r}: import the module that registers it "
+            f"(`keras.saving.register_keras_serializable`) or pass it in `custom_objects`"
+        )
+    return f"The model cannot be rebuilt from its config.json: {_first_line(error)[:300]}"
+
+
+def _weights_members(path):
+    """The weights files inside the `.keras` archive `path`, for messages."""
+    with zipfile.ZipFile(path) as archive:
+        names = [name for name in archive.namelist() if name.endswith((".h5", ".npz"))]
+    return ", ".join(names) or "(none)"
 
 
 class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
@@ -315,6 +353,38 @@ def _lock_owner(path):
         return None
 
 
+_TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}(\.tmp|\.keras|\.weights\.h5)$")
+"""The name of a temporary file of `_replacing` (`tempfile.mkstemp`'s 8 random characters between)."""
+
+
+STALE_SEARCH_DEPTH = 3
+"""How deep below a run directory `remove_stale_temporaries` looks: a table's `<arch>/<row>/backup/`."""
+
+
+def remove_stale_temporaries(folder, depth=STALE_SEARCH_DEPTH):
+    """Removes the hidden temporary files a killed writer left in `folder` and its subfolders.
+
+    Only files named as `_replacing` names them (`.model.keras.<8 characters>.keras`,
+    `.metrics.json.<8 characters>.tmp`, `.<name>.<8 characters>.weights.h5`) are removed, at
+    most `depth` folders down and never inside hidden folders (`.git`); call it only while
+    holding the folder (`locked` does, when it takes the lock).
+
+    Returns:
+        The removed paths.
+    """
+    folder = os.fsdecode(folder)
+    removed = []
+    for root, folders, names in os.walk(folder):
+        level = 0 if root == folder else os.path.relpath(root, folder).count(os.sep) + 1
+        folders[:] = [] if level >= depth else [name for name in folders if not name.startswith(".")]
+        for name in names:
+            if _TEMPORARY.match(name):
+                path = os.path.join(root, name)
+                _remove(path)
+                removed.append(path)
+    return removed
+
+
 @contextlib.contextmanager
 def locked(folder):
     """Holds `folder/.lock` (with this process id) while the block writes into `folder`.
@@ -322,7 +392,8 @@ def locked(folder):
     The lock file is made with `O_CREAT | O_EXCL`, so of two processes that start at once
     only one gets it. A lock left behind by a process that no longer runs (killed, or a
     crash of the machine) is stale and taken over. The lock is removed when the block
-    ends, also on an error or Ctrl-C.
+    ends, also on an error or Ctrl-C. Once the lock is taken, the temporary files of a writer
+    that was killed mid-write (`remove_stale_temporaries`) are removed.
 
     Args:
         folder: the run directory; made if missing, and removed again if the block
@@ -360,6 +431,8 @@ def locked(folder):
         break
     else:
         raise FileExistsError(f"Could not take the lock {path}: another process keeps taking it.")
+    if not created:
+        remove_stale_temporaries(folder)  # ours alone now: any temporary file is a killed writer's
     try:
         yield path
     finally:
@@ -378,7 +451,9 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     their own file, `epoch_<n>.weights.h5`, written atomically, and only then does the
     atomically written `training_metadata.json` name them; the previous weights are
     removed after that. Restoring reads the weights the metadata names. At the end of
-    training the backup folder is deleted, as Keras does.
+    training the backup folder is deleted, as Keras does, unless `delete_checkpoint=False`:
+    then the caller deletes it once the trained model is saved, so that a kill during the
+    final save still leaves the last epoch's state (`experiments.run.run_one` does this).
 
     Keras has no public hook for the backup's files either, so this overrides the private
     `BackupAndRestore._save_model` / `_load_model` and reads `_training_metadata_path`,

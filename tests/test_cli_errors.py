@@ -8,10 +8,12 @@ import signal
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import _write_fake_mnist
 
 from keras_avae import cli, files
 
@@ -54,6 +56,95 @@ def test_corrupt_model_file_is_one_line_and_status_1(tmp_path, fake_mnist, capsy
     assert cli.main(["evaluate", str(model), "--data", str(fake_mnist), "--out", str(tmp_path / "e")]) == 1
     line = _error_line(capsys)
     assert line.startswith("keras-avae: error: ") and "not a valid .keras archive" in line
+
+
+def _model_archive(path, weights_bytes=None, class_name=None):
+    """A small saved `.keras`; with its weights member cut to `weights_bytes`, or its class renamed."""
+    import keras
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    files.save_model(model, path)
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    if weights_bytes is not None:
+        members["model.weights.h5"] = members["model.weights.h5"][:weights_bytes]
+    if class_name is not None:
+        config = json.loads(members["config.json"])
+        config.update(class_name=class_name, module="nowhere", registered_name=None)
+        members["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+@pytest.mark.parametrize(
+    "broken, message",
+    [
+        ({"class_name": "NoSuchModel"}, "config.json names an unknown class 'NoSuchModel'"),
+        ({"weights_bytes": 1000}, "corrupt weights member model.weights.h5"),
+    ],
+    ids=["unknown-class", "truncated-weights-member"],
+)
+def test_a_broken_model_archive_is_one_line_naming_file_and_problem(tmp_path, capsys, broken, message):
+    """Red team (issue 23, item 5): an unknown class printed a traceback (TypeError), a cut weights member a
+    bare h5py OSError."""
+    model = _model_archive(tmp_path / "model.keras", **broken)
+    before = model.read_bytes()
+    assert cli.main(["evaluate", str(model), "--out", str(tmp_path / "e")]) == 1
+    line = _error_line(capsys)
+    assert line.startswith("keras-avae: error: ") and message in line and str(model) in line
+    assert model.read_bytes() == before and sorted(os.listdir(tmp_path)) == ["model.keras"]
+
+
+def _saved_module(path, outputs, side=28):
+    """A standard TF SavedModel (a `tf.Module`, not Keras) mapping `side` x `side` colour images (ColorMNIST's:
+    28) to 4 features."""
+    import tensorflow as tf
+
+    class Linear(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.kernel = tf.Variable(np.random.default_rng(0).normal(size=(side * side * 3, 4)).astype(np.float32))
+
+        @tf.function(input_signature=[tf.TensorSpec((None, side, side, 3), tf.float32, name="images")])
+        def __call__(self, images):
+            features = tf.reshape(images, [-1, side * side * 3]) @ self.kernel
+            return {name: features for name in outputs}
+
+    module = Linear()
+    tf.saved_model.save(module, str(path), signatures=module.__call__)
+    return path
+
+
+def test_evaluate_encoder_takes_a_standard_saved_model(tmp_path, fake_mnist, capsys):
+    """Red team (issue 23, item 4): its keyword signature was called positionally; four tracebacks."""
+    encoder = _saved_module(tmp_path / "module", ["features"])
+    out = tmp_path / "e"
+    argv = ["evaluate", "--encoder", str(encoder), "--data", str(fake_mnist), "--out", str(out), "--attacks", "pgd",
+            "--epsilons", "0,0.1", "--attack-steps", "2", "--restarts", "1", "--losses", "margin", "--no-checks",
+            "--verbose", "0"]
+    assert cli.main(argv) == 0, capsys.readouterr().err
+    accuracy = json.loads((out / "metrics.json").read_text())["accuracy"]
+    assert set(accuracy) == {"digit", "color"} and all(set(by_radius) == {"0", "0.1"} for by_radius in accuracy.values())
+
+
+@pytest.mark.parametrize(
+    "outputs, side, message",
+    [
+        (["mean", "log_var"], 28, "returns 2 outputs (log_var, mean); the evaluation needs one"),
+        (["features"], 32, "takes inputs of shape (None, 32, 32, 3); received (2, 28, 28, 3)"),
+    ],
+    ids=["several-outputs", "other-image-size"],
+)
+def test_evaluate_encoder_that_cannot_be_used_is_one_line(tmp_path, fake_mnist, capsys, outputs, side, message):
+    encoder = _saved_module(tmp_path / "module", outputs, side)
+    listing = sorted(os.listdir(tmp_path))
+    argv = ["evaluate", "--encoder", str(encoder), "--data", str(fake_mnist), "--out", str(tmp_path / "e")]
+    assert cli.main(argv) == 1
+    line = _error_line(capsys)
+    assert line.startswith("keras-avae: error: ") and message in line
+    assert sorted(os.listdir(tmp_path)) == listing  # no run directory left behind
 
 
 def test_a_missing_model_file_is_one_line(tmp_path, capsys):
@@ -230,6 +321,101 @@ def test_train_resume_after_a_kill_gives_the_uninterrupted_result(tmp_path, fake
     assert terms[0].keys() == terms[1].keys()
     for name in terms[1]:
         assert terms[0][name] == pytest.approx(terms[1][name], rel=1e-5, abs=1e-6), name
+
+
+_KILLED_IN_THE_FINAL_SAVE = """
+import os, signal, sys
+from pathlib import Path
+from keras_avae import files
+
+save_model = files.save_model
+
+def killed_mid_write(model, path, *args, **kwargs):  # kill -9 while model.keras is being written
+    if Path(path).name == "model.keras":
+        with files._replacing(path, suffix=".keras"):  # the hidden temporary file, still empty
+            os.kill(os.getpid(), signal.SIGKILL)
+    return save_model(model, path, *args, **kwargs)
+
+files.save_model = killed_mid_write
+from keras_avae.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+_RESUMABLE = ["train", "--model", "avae", "--scale", "tiny", "--epochs", "2", *FAST]
+
+
+@pytest.fixture(scope="module")
+def killed_in_the_final_save(tmp_path_factory):
+    """A run directory of `_RESUMABLE` as a `kill -9` during the final write of model.keras leaves it."""
+    root = tmp_path_factory.mktemp("killed")
+    data = _write_fake_mnist(root / "mnist.npz", 80, 40)
+    out = root / "run"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(REPO)}
+    result = subprocess.run(
+        [sys.executable, "-c", _KILLED_IN_THE_FINAL_SAVE, *_RESUMABLE, "--data", str(data), "--out", str(out)],
+        env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
+    return data, out
+
+
+def _tree(folder):
+    """Every file under `folder`: relative path -> bytes."""
+    return {
+        os.path.relpath(os.path.join(root, name), folder): Path(root, name).read_bytes()
+        for root, _, names in os.walk(folder) for name in names
+    }
+
+
+def _copy_of(run, tmp_path):
+    import shutil
+
+    return Path(shutil.copytree(run, tmp_path / "run"))
+
+
+def test_a_kill_during_the_final_save_keeps_the_backup_and_resume_finishes(killed_in_the_final_save, tmp_path, capsys):
+    """Red team (issue 23, item 1): the backup was deleted before model.keras was written, so a kill then lost
+    every epoch, and the empty temporary file stayed for good."""
+    data, killed = killed_in_the_final_save
+    out = _copy_of(killed, tmp_path)
+    temporaries = [name for name in os.listdir(out) if name.startswith(".model.keras.") and name.endswith(".keras")]
+    assert len(temporaries) == 1 and (out / temporaries[0]).stat().st_size == 0
+    assert (out / files.LOCK_NAME).exists() and not (out / "model.keras").exists()
+    assert json.loads((out / "backup" / "training_metadata.json").read_text())["epoch"] == 2  # every epoch kept
+    assert json.loads((out / "backup" / "config.json").read_text())["rho"] == 0.975  # the settings it began with
+
+    assert cli.main([*_RESUMABLE, "--data", str(data), "--out", str(out), "--resume"]) == 0
+    capsys.readouterr()
+    assert sorted(os.listdir(out)) == ["config.json", "logs", "metrics.json", "model.keras", "summary.md"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["train_steps"] == 0  # finished from the backup of the last epoch: nothing trained again
+    assert metrics["config"]["epochs"] == 2 and np.isfinite(metrics["test_reconstruction_mse"])
+    assert len(files.load_model(out / "model.keras").weights) > 0
+
+
+@pytest.mark.parametrize(
+    "changes, named",
+    [
+        (["--rho", "0.5"], "Changed: rho 0.975 -> 0.5."),
+        (["--rho", "0.5", "--epochs", "3"], "Changed: epochs 2 -> 3, rho 0.975 -> 0.5."),
+    ],
+    ids=["rho", "rho-and-epochs"],
+)
+def test_resume_with_changed_settings_is_refused_naming_them(killed_in_the_final_save, tmp_path, capsys, changes, named):
+    """Red team (issue 23, item 2): `--resume --rho 0.5` on a run begun with 0.975 trained the rest with 0.5."""
+    data, killed = killed_in_the_final_save
+    out = _copy_of(killed, tmp_path)
+    (out / files.LOCK_NAME).unlink()  # a lock of a dead process is taken over anyway; keep the tree comparable
+    before = _tree(out)
+    argv = [*_RESUMABLE, "--data", str(data), "--out", str(out), "--resume"]
+    # `--epochs` comes after the preset's; argparse keeps the last.
+    assert cli.main([*argv, *changes]) == 1
+    line = _error_line(capsys)
+    assert line.startswith(f"keras-avae: error: The interrupted run in {out} began with other settings")
+    assert named in line and "pass --overwrite to start again" in line
+    assert _tree(out) == {name: data for name, data in before.items() if not name.startswith(".model.keras.")}
+    assert cli.main([*argv, "--verbose", "1"]) == 0  # `verbose` does not change the result: allowed
+    assert (out / "model.keras").is_file() and not (out / "backup").exists()
 
 
 # ------------------------------------------------------------ lazy imports

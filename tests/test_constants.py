@@ -29,3 +29,29 @@ def test_constants_equal_their_homes():
     assert constants.CELEBA_ROW_LABELS == tuple(celeba.ROW_LABELS)
     assert constants.CELEBA_ATTRIBUTES == tuple(CELEBA_ATTRIBUTES)
     assert constants.CELEBA_EPSILONS == tuple(celeba.EPSILONS)
+
+
+def test_the_paper_states_these_values():
+    """The constants the paper fixes (Table 1's caption and radii; Appendix F's attack and learning rate)."""
+    assert (constants.RHO, constants.RHO_SE) == (0.975, 0.95)  # Table 1 caption
+    assert constants.EPSILONS == (0.0, 0.1, 0.2)  # Table 1's radii, pixels in [0, 1]
+    assert (constants.EVALUATE_DEFAULTS["attack_steps"], constants.EVALUATE_DEFAULTS["restarts"]) == (40, 10)  # App. F
+    assert constants.TABLE1_ROW_LABELS[0] == "VAE" and len(constants.TABLE1_ROW_LABELS) == 7
+    assert len(constants.CELEBA_ATTRIBUTES) == 17 == len(set(constants.CELEBA_ATTRIBUTES))  # Table 3's tasks
+
+
+def test_constants_is_light():
+    """Its reason to exist: `--help` and the presets read these values without importing TensorFlow."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = "import keras_avae.constants, keras_avae.experiments.scale, sys, json; print(json.dumps(sorted(sys.modules)))"
+    repo = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=repo,
+                            env={**os.environ, "PYTHONPATH": str(repo)})
+    assert result.returncode == 0, result.stderr[-2000:]
+    modules = set(json.loads(result.stdout.strip().splitlines()[-1]))
+    assert not {"tensorflow", "keras"} & modules

@@ -33,7 +33,7 @@ NUM_IMAGES = 3
 MIN_COLORS = 10
 MIN_IMAGE_COLORS = 1000
 TOO_MANY_EXAMPLES_SHAPE = (MAX_ADVERSARIAL_EXAMPLES + 1, 4, 4, 3)
-# Two results in the `RobustnessEvaluator.evaluate` layout, {task: {epsilon: accuracy}}.
+# Two results in the `AdversarialEvaluator.evaluate` layout, {task: {epsilon: accuracy}}.
 VAE_RESULTS = {"digit": {0.0: 0.97, 0.1: 0.12, 0.2: 0.01}, "color": {0.0: 1.0, 0.1: 0.4}}
 AVAE_RESULTS = {"digit": {0.0: 0.95, 0.1: 0.81, 0.2: 0.55}, "color": {0.0: 1.0, 0.1: 0.99}}
 RESULTS_BY_RHO = {

@@ -234,6 +234,47 @@ def test_load_model_of_a_corrupt_member(tmp_path, saved_model):
     assert isinstance(raised.value.__cause__, zipfile.BadZipFile)
 
 
+def _rewritten(source, path, **replacements):
+    """A copy of the archive `source` at `path` with the members in `replacements` (name -> bytes) replaced."""
+    with zipfile.ZipFile(source) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    members.update({name.replace("__", "."): data for name, data in replacements.items()})
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+def _unknown_class(saved_model, path):
+    with zipfile.ZipFile(saved_model) as archive:
+        config = json.loads(archive.read("config.json"))
+    config.update(class_name="NoSuchModel", module="nowhere", registered_name="nowhere>NoSuchModel")
+    return _rewritten(saved_model, path, config__json=json.dumps(config).encode())
+
+
+def _truncated_weights(saved_model, path):
+    with zipfile.ZipFile(saved_model) as archive:
+        weights = archive.read("model.weights.h5")
+    return _rewritten(saved_model, path, model__weights__h5=weights[: len(weights) // 2])
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (_unknown_class, r"config\.json names an unknown class 'NoSuchModel': import the module that registers it"),
+        (_truncated_weights, rf"{INVALID_ARCHIVE}: corrupt weights member model\.weights\.h5 \(Unable to .*truncated file"),
+    ],
+    ids=["unknown-class", "truncated-weights-member"],
+)
+def test_load_model_of_a_broken_archive_is_one_value_error_naming_the_file(tmp_path, saved_model, make, message):
+    """Red team (issue 23, item 5): these raised TypeError and a bare h5py OSError naming neither file nor problem."""
+    path = make(saved_model, tmp_path / "broken.keras")
+    before, listing = path.read_bytes(), _listing(tmp_path)
+    with pytest.raises(ValueError, match=message + r".*\. Received: path=.*broken\.keras'$"):
+        files.load_model(path)
+    assert path.read_bytes() == before and _listing(tmp_path) == listing
+
+
 def test_load_model_passes_keras_arguments(saved_model):
     model = files.load_model(saved_model, compile=False)
     assert not model.compiled
@@ -393,3 +434,48 @@ def test_atomic_backup_resumes_where_it_stopped(tmp_path):
     history = second.fit(x, y, epochs=3, verbose=0, callbacks=[files.AtomicBackupAndRestore(backup)])
     assert history.epoch == [2]  # epochs 0 and 1 were restored, not trained again
     assert not backup.exists()  # deleted at the end of training, as Keras does
+
+
+# ------------------------------------------------------------------ stale temporary files
+
+
+def test_taking_a_run_directory_removes_a_killed_writers_temporary_files(tmp_path):
+    """Red team (issue 23, item 1): a kill during a write left `.model.keras.<random>.keras` for good."""
+    import tempfile
+
+    folder = tmp_path / "run"
+    (folder / "backup").mkdir(parents=True)
+    stale = []
+    for directory, name, suffix in ((folder, "model.keras", ".keras"), (folder, "metrics.json", ".tmp"),
+                                    (folder / "backup", "epoch_2.weights.h5", ".weights.h5")):
+        descriptor, path = tempfile.mkstemp(prefix=f".{name}.", suffix=suffix, dir=directory)  # as `_replacing`
+        os.close(descriptor)
+        stale.append(path)
+    kept = {folder / "model.keras": b"model", folder / ".gitignore": b"*", folder / ".notes.tmp": b"mine",
+            folder / "backup" / "training_metadata.json": b"{}"}
+    for path, data in kept.items():
+        path.write_bytes(data)
+    deep = folder / "a" / "b" / "c" / "d"  # below a table's <arch>/<row>/backup/, and in a hidden folder: not ours
+    for place in (deep, folder / ".git"):
+        place.mkdir(parents=True)
+        (place / ".x.keras.abcd1234.tmp").write_bytes(b"")
+    with files.locked(folder):
+        assert not any(os.path.exists(path) for path in stale)
+    assert {path: path.read_bytes() for path in kept} == kept
+    assert sorted(os.listdir(folder)) == [".git", ".gitignore", ".notes.tmp", "a", "backup", "model.keras"]
+    assert (deep / ".x.keras.abcd1234.tmp").exists() and (folder / ".git" / ".x.keras.abcd1234.tmp").exists()
+
+
+def test_a_backup_kept_at_the_end_of_training_restores_to_its_last_epoch(tmp_path):
+    x, y = _regression_data()
+    model = _dense_model()
+    backup = tmp_path / "backup"
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[files.AtomicBackupAndRestore(backup, delete_checkpoint=False)])
+    assert json.loads((backup / "training_metadata.json").read_text())["epoch"] == 2
+    trained = [np.array(w) for w in model.weights]
+    again = _dense_model(seed=1)
+    history = again.fit(x, y, epochs=2, verbose=0, callbacks=[files.AtomicBackupAndRestore(backup)])
+    assert history.history == {}  # both epochs were done: none runs again
+    for a, b in zip(again.weights, trained):
+        np.testing.assert_array_equal(np.array(a), b)
+    assert not backup.exists()  # delete_checkpoint=True (the default) deletes it at the end

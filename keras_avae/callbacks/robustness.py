@@ -1,7 +1,7 @@
-"""`RobustnessEvaluator` as a Keras callback: the adversarial accuracy of f^mu during training.
+"""`RobustnessEvaluator`, a Keras callback: the adversarial accuracy of f^mu during training.
 
 The evaluation itself (probes, the attack ensemble, the checks) is
-`keras_avae.evaluation.robustness.RobustnessEvaluator`; this adapter runs it
+`keras_avae.evaluation.AdversarialEvaluator`; this adapter runs it
 on the model being trained on `PeriodicEvaluation`'s schedule and writes each
 accuracy to the epoch's `logs` under `log_key(task, epsilon)`, e.g.
 `robust_digit_eps0_1` (epsilon 0.1).
@@ -13,17 +13,27 @@ Example:
 """
 
 from keras_avae.callbacks.periodic import PeriodicEvaluation
-from keras_avae.evaluation import report
-from keras_avae.evaluation import robustness
+from keras_avae.evaluation import checks as checks_lib
+from keras_avae.evaluation import engine, report, robustness
 
 
-class RobustnessEvaluator(PeriodicEvaluation, robustness.RobustnessEvaluator):
-    """`keras_avae.evaluation.RobustnessEvaluator` that also runs as a callback during `fit`.
+class RobustnessEvaluator(PeriodicEvaluation, robustness.AdversarialEvaluator):
+    """`keras_avae.evaluation.AdversarialEvaluator` that also runs as a callback during `fit`.
 
-    Every argument of the evaluator (see it for their meaning), plus the
-    schedule's (`PeriodicEvaluation`): `every_n_epochs`, `fill_missing_epochs`,
-    `verbose`. Put it before `History`-reading callbacks (`CSVLogger`,
-    `TensorBoard`) in the list: Keras calls them in order.
+    Put it before `History`-reading callbacks (`CSVLogger`, `TensorBoard`) in the
+    list: Keras calls them in order.
+
+    Args:
+        train_data: `(x, labels)`, labels a dict task -> `(N,)` integer array; the probes learn on it.
+        test_data: `(x, labels)` with labels for every task of `train_data`; the attacks run on it.
+        every_n_epochs: evaluate after every this many epochs (and after the last).
+        fill_missing_epochs: log NaN under every key in the epochs not evaluated (so `CSVLogger`
+            sees every key from the first epoch).
+        verbose: 1 prints one line per evaluation, 0 is silent.
+        epsilons, attack_steps, restarts, batch_size, losses, probe_kwargs, seed, attacks,
+        apgd_restarts, square_queries, checks, check_size, tolerance: the evaluation's
+            (`keras_avae.evaluation.AdversarialEvaluator`), with its defaults (Appendix F:
+            40 PGD steps, 10 restarts; radii 0, 0.1, 0.2).
 
     Example:
         evaluator = RobustnessEvaluator(train_data, test_data, attack_steps=20, restarts=2)
@@ -33,8 +43,46 @@ class RobustnessEvaluator(PeriodicEvaluation, robustness.RobustnessEvaluator):
 
     name = "Robust accuracy"
 
-    def __init__(self, train_data, test_data, every_n_epochs=1, fill_missing_epochs=True, verbose=1, **evaluator_kwargs):
-        robustness.RobustnessEvaluator.__init__(self, train_data, test_data, **evaluator_kwargs)
+    def __init__(
+        self,
+        train_data,
+        test_data,
+        every_n_epochs=1,
+        fill_missing_epochs=True,
+        verbose=1,
+        *,
+        epsilons=robustness.DEFAULT_EPSILONS,
+        attack_steps=robustness.DEFAULT_ATTACK_STEPS,
+        restarts=robustness.DEFAULT_RESTARTS,
+        batch_size=robustness.DEFAULT_BATCH_SIZE,
+        losses=robustness.DEFAULT_LOSSES,
+        probe_kwargs=None,
+        seed=0,
+        attacks=robustness.DEFAULT_ATTACKS,
+        apgd_restarts=engine.DEFAULT_APGD_RESTARTS,
+        square_queries=engine.DEFAULT_SQUARE_QUERIES,
+        checks=True,
+        check_size=robustness.DEFAULT_CHECK_SIZE,
+        tolerance=checks_lib.DEFAULT_TOLERANCE,
+    ):
+        robustness.AdversarialEvaluator.__init__(
+            self,
+            train_data,
+            test_data,
+            epsilons=epsilons,
+            attack_steps=attack_steps,
+            restarts=restarts,
+            batch_size=batch_size,
+            losses=losses,
+            probe_kwargs=probe_kwargs,
+            seed=seed,
+            attacks=attacks,
+            apgd_restarts=apgd_restarts,
+            square_queries=square_queries,
+            checks=checks,
+            check_size=check_size,
+            tolerance=tolerance,
+        )
         PeriodicEvaluation.__init__(self, every_n_epochs, fill_missing_epochs, verbose)
 
     @property
@@ -57,7 +105,7 @@ class RobustnessEvaluator(PeriodicEvaluation, robustness.RobustnessEvaluator):
 
     def get_config(self):
         return {
-            **robustness.RobustnessEvaluator.get_config(self),
+            **robustness.AdversarialEvaluator.get_config(self),
             "every_n_epochs": self.every_n_epochs,
             "fill_missing_epochs": self.fill_missing_epochs,
         }

@@ -135,7 +135,16 @@ def train_linear_probe(
     return probe
 
 
-def train_probes(model, train_data, num_classes=None, **probe_kwargs):
+def train_probes(
+    model,
+    train_data,
+    num_classes=None,
+    *,
+    epochs=PROBE_EPOCHS,
+    batch_size=PROBE_BATCH_SIZE,
+    learning_rate=PROBE_LEARNING_RATE,
+    seed=0,
+):
     """Fits one linear probe per task on the frozen means f^mu of the training inputs.
 
     Args:
@@ -144,8 +153,8 @@ def train_probes(model, train_data, num_classes=None, **probe_kwargs):
             array, as `keras_avae.datasets.color_mnist` returns.
         num_classes: optional dict task name -> number of classes; a task
             left out gets `max(labels) + 1`.
-        **probe_kwargs: `train_linear_probe` arguments (`epochs`,
-            `batch_size`, `learning_rate`, `seed`).
+        epochs, batch_size, learning_rate, seed: each probe's training
+            (`train_linear_probe`).
 
     Returns:
         Dict task name -> probe (features -> logits), in `labels` order.
@@ -165,7 +174,8 @@ def train_probes(model, train_data, num_classes=None, **probe_kwargs):
     features = encode_means(model, x)
     return {
         task: train_linear_probe(
-            features, task_labels, num_classes=num_classes.get(task), **probe_kwargs
+            features, task_labels, num_classes=num_classes.get(task), epochs=epochs, batch_size=batch_size,
+            learning_rate=learning_rate, seed=seed,
         )
         for task, task_labels in labels.items()
     }
@@ -215,7 +225,16 @@ def probe_accuracy(probe, features, labels):
     return float(np.mean(np.argmax(logits, axis=-1) == labels))
 
 
-def probe_accuracies(model, train_data, test_data, **probe_kwargs):
+def probe_accuracies(
+    model,
+    train_data,
+    test_data,
+    *,
+    epochs=PROBE_EPOCHS,
+    batch_size=PROBE_BATCH_SIZE,
+    learning_rate=PROBE_LEARNING_RATE,
+    seed=0,
+):
     """Protocol step ii: linear-probe test accuracy of f^mu, one probe per task.
 
     Trains a probe per task of `train_data` on the frozen means of its inputs
@@ -227,8 +246,9 @@ def probe_accuracies(model, train_data, test_data, **probe_kwargs):
         model: a keras_avae model (anything with `encode_mean`); not modified.
         train_data: `(x, labels)`, `labels` a dict task name -> `(N,)` integer array.
         test_data: `(x, labels)` with labels for every task of `train_data`.
-        **probe_kwargs: `train_linear_probe` arguments (`epochs`,
-            `batch_size`, `learning_rate`, `seed`).
+        epochs, batch_size, learning_rate, seed: each probe's training
+            (`train_linear_probe`); `num_classes` is set per task from the labels
+            (`train_probes` chooses it).
 
     Returns:
         Dict task name -> test accuracy in [0, 1].
@@ -236,11 +256,6 @@ def probe_accuracies(model, train_data, test_data, **probe_kwargs):
     Example:
         accuracies = probe_accuracies(vae, color_mnist("train"), color_mnist("test"))
     """
-    if "num_classes" in probe_kwargs:
-        raise ValueError(
-            "`probe_accuracies` sets `num_classes` per task from the labels; "
-            "use `train_probes` to choose it."
-        )
     _, train_labels = check_labelled_data(train_data, "train_data")
     _, test_labels = check_labelled_data(test_data, "test_data")
     check_tasks_present(train_labels, test_labels, "test_data")
@@ -248,7 +263,10 @@ def probe_accuracies(model, train_data, test_data, **probe_kwargs):
         task: int(max(train_labels[task].max(), test_labels[task].max())) + 1
         for task in train_labels
     }
-    probes = train_probes(model, train_data, num_classes=num_classes, **probe_kwargs)
+    probes = train_probes(
+        model, train_data, num_classes=num_classes, epochs=epochs, batch_size=batch_size,
+        learning_rate=learning_rate, seed=seed,
+    )
     return evaluate_probes(model, probes, test_data)
 
 

@@ -34,7 +34,7 @@ The encoder can be any: a keras_avae model, a Keras model or layer, a TF
 SavedModel or a callable, with a `data_range` (`keras_avae.evaluation.encoders`).
 
 Example:
-    evaluator = RobustnessEvaluator(train_data, test_data, epsilons=(0.0, 0.1))
+    evaluator = AdversarialEvaluator(train_data, test_data, epsilons=(0.0, 0.1))
     results = evaluator.evaluate(model)        # results["digit"][0.1] -> 0.45
     results.flagged, results.problems          # what the checks found
 """
@@ -125,14 +125,15 @@ class RobustnessResults(dict):
         return bool(self.problems)
 
 
-class RobustnessEvaluator:
+class AdversarialEvaluator:
     """Adversarial accuracy of linear probes on f^mu under an attack ensemble, as in Table 1.
 
     `evaluate(encoder)` trains one linear probe per task on the frozen f^mu of
     `train_data`, attacks `probe(f^mu(x))` on `test_data` at every radius,
     checks itself, and returns `RobustnessResults` (`results[task][epsilon]`).
-    The Keras callback `keras_avae.callbacks.RobustnessEvaluator` runs it
-    during `fit`.
+    The Keras callback `keras_avae.RobustnessEvaluator` runs it during `fit`.
+    (`RobustnessEvaluator` was this class's name here before; it still works, with a
+    `DeprecationWarning`.)
 
     Args:
         train_data: `(x, labels)`, labels a dict task -> `(N,)` integer array,
@@ -412,7 +413,7 @@ def attack(
         x: `(N, ...)` inputs inside the encoder's data range.
         y: `(N,)` integer true classes.
         epsilon: L-inf radius >= 0 (0 returns x).
-        attacks, attack_steps, restarts, losses, batch_size, seed: as for `RobustnessEvaluator`.
+        attacks, attack_steps, restarts, losses, batch_size, seed: as for `AdversarialEvaluator`.
         data_range: for encoders that do not declare one.
 
     Returns:
@@ -533,3 +534,15 @@ def _as_float32(x, name):
     if not np.issubdtype(x.dtype, np.number):
         raise ValueError(f"`{name}` inputs must be numeric. Received dtype {x.dtype}")
     return x.astype(np.float32, copy=False)
+
+
+def __getattr__(name):
+    if name == "RobustnessEvaluator":  # the old name of `AdversarialEvaluator`
+        warnings.warn(
+            "`keras_avae.evaluation.robustness.RobustnessEvaluator` is now `AdversarialEvaluator`; "
+            "`keras_avae.RobustnessEvaluator` is the Keras callback.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return AdversarialEvaluator
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -259,13 +259,18 @@ def _train(config, out):
     data = experiment_data(train_data, test_data, data_path)
     if config.resume and not (out / BACKUP_FOLDER).is_dir() and config.verbose:
         print(f"No interrupted run in {out} to resume ({BACKUP_FOLDER}/ is absent): training from the start.")
+    vae_config = None
+    if config.model == "avae_ss" and not config.pretrained:
+        vae_config = config.replace(model="vae", out=os.fspath(out / "vae"), robustness=False, figures=False)
+        run.check_resumable(Path(vae_config.out) / BACKUP_FOLDER, run.actual_sizes(vae_config, data))
+    # Before anything is written (the FID extractor): a resume with other settings is refused.
+    run.check_resumable(out / BACKUP_FOLDER, run.actual_sizes(config, data))
     fid_scorer = fid_scorer_for(config, train_data, test_data, out)
     pretrained, reference = None, None
     if config.model == "avae_ss":
         if config.pretrained:
             pretrained = files.load_model(config.pretrained)
         else:
-            vae_config = config.replace(model="vae", out=os.fspath(out / "vae"), robustness=False, figures=False)
             if config.verbose:
                 print(f"AVAE-SS post-trains a VAE: training one first, in {vae_config.out}")
             loaded = run.load_finished(run.actual_sizes(vae_config, data)) if config.resume else None
@@ -320,7 +325,7 @@ def evaluate(overrides=None):
     """Evaluates a saved model or encoder on ColorMNIST: robust accuracy (Table 1), MSE and FID.
 
     Fits linear probes on f^mu of the training images, attacks encoder +
-    probe with `RobustnessEvaluator`'s ensemble at each radius, checks the
+    probe with `AdversarialEvaluator`'s ensemble at each radius, checks the
     attack, prints the table, and writes `<out>/metrics.json`, `config.json`,
     `summary.md` and figures (and `json`, if set, `report.to_json` of the
     results). A bare encoder (`encoder`) gets the robustness part only.
@@ -364,6 +369,7 @@ def _evaluate(config, out):
     else:
         fid_scorer = None
         encoder = encoders.as_encoder(model, config.data_range)
+        encoders.check_encoder(encoder, test_data[0][:2], name=source)  # before the probes and attacks
         results = evaluator.evaluate(encoder)
         evaluation = {
             "accuracy": report.accuracy_to_json(results),
@@ -424,5 +430,5 @@ def _evaluate(config, out):
 
 
 def robust_accuracy(metrics):
-    """`results[task][epsilon]` (float radii) of a metrics dict, as `RobustnessEvaluator.evaluate` returns."""
+    """`results[task][epsilon]` (float radii) of a metrics dict, as `AdversarialEvaluator.evaluate` returns."""
     return report.accuracy_from_json(metrics["accuracy"])

@@ -3,7 +3,7 @@
 `run_one` builds a model by name (`registry`), trains it while timing its
 steps (`train_model`), saves it, evaluates it (`evaluate_model`:
 reconstruction MSE, linear probes, adversarial accuracy with
-`RobustnessEvaluator`, FID) and writes its run directory (`run_directory`).
+`AdversarialEvaluator`, FID) and writes its run directory (`run_directory`).
 A run's settings are a `settings.RunConfig`; the data-set modules
 (`color_mnist`, `celeba`) supply the data, the networks and the FID extractor.
 """
@@ -11,6 +11,7 @@ A run's settings are a `settings.RunConfig`; the data-set modules
 import json
 import math
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -24,12 +25,17 @@ from keras_avae.evaluation import reconstruction_errors, report, representation_
 from keras_avae.experiments import registry
 from keras_avae.experiments.run_directory import log_evaluation, run_figures, write_run, _finite
 from keras_avae.experiments.scale import steps_per_epoch
-from keras_avae.experiments.settings import EVALUATION_SETTINGS, RunConfig
+from keras_avae.experiments.settings import EVALUATION_SETTINGS
 from keras_avae.experiments.step_timer import StepTimer
 from keras_avae.models import AVAESelfSupervised
 
-IGNORED_ON_RESUME = ("verbose",)
-"""Settings that do not change a run's result: a finished run is reused whatever they were."""
+IGNORED_ON_RESUME = ("verbose", "out")
+"""Settings that do not change a run's result (how much it prints; where its folder is, which may have
+been moved): a finished run is reused, and an interrupted one resumed, whatever they were."""
+
+SETTINGS_RECORD = "config.json"
+"""The file in a run's backup folder holding the settings the run began with (`record_settings`), which
+a resumed run must share (`check_resumable`)."""
 
 EVAL_BATCH_SIZE = 256
 """Test images per `model.evaluate` batch."""
@@ -56,10 +62,11 @@ def train_model(
             sees their logs).
         verbose: `fit`'s verbosity: 0 silent, 1 progress bar, 2 one line per epoch.
         backup_dir: if set, the training state (weights, optimizer, seed generators, epoch)
-            is backed up there after every epoch (`files.AtomicBackupAndRestore`), a backup
+            is backed up there after every epoch (`files.AtomicBackupAndRestore`), and a backup
             found there is restored first, so an interrupted `fit` continues from its last
-            completed epoch, and the folder is deleted when training completes. The
-            returned timings and terms then cover only the epochs run by this call.
+            completed epoch. The folder is kept when training completes: the caller deletes it
+            once the trained model is saved (`run_one`), so a kill in between loses nothing.
+            The returned timings and terms then cover only the epochs run by this call.
         before_backup: callbacks run before the backup of each epoch (e.g. a checkpoint that must
             exist for every epoch the backup records).
 
@@ -69,7 +76,7 @@ def train_model(
         epoch's logs).
     """
     timer = StepTimer()
-    backup = [files.AtomicBackupAndRestore(backup_dir)] if backup_dir is not None else []
+    backup = [files.AtomicBackupAndRestore(backup_dir, delete_checkpoint=False)] if backup_dir is not None else []
     all_callbacks = list(before_backup) + backup + list(callbacks) + [timer]
     if log_dir is not None:
         all_callbacks.append(
@@ -105,7 +112,7 @@ def train_model(
 
 
 def make_evaluator(train_data, test_data, *, attack_size=None, epochs_between=None, seed=0, **settings):
-    """A `RobustnessEvaluator` with probes fitted on `train_data`, attacking the first `attack_size` test images.
+    """An `evaluation.AdversarialEvaluator` with probes fitted on `train_data`, attacking the first `attack_size` test images.
 
     Args:
         train_data, test_data: `(x, labels)` pairs.
@@ -125,7 +132,7 @@ def make_evaluator(train_data, test_data, *, attack_size=None, epochs_between=No
         from keras_avae.callbacks import RobustnessEvaluator as Callback  # the training-time schedule
 
         return Callback(train_data, attacked, every_n_epochs=epochs_between, verbose=0, seed=seed, **settings)
-    return robustness.RobustnessEvaluator(train_data, attacked, seed=seed, **settings)
+    return robustness.AdversarialEvaluator(train_data, attacked, seed=seed, **settings)
 
 
 def evaluate_model(model, test_data, evaluator, *, robust=True, fid_scorer=None):
@@ -222,7 +229,10 @@ def run_one(
         label: the model's name in tables (default from `DISPLAY_NAMES`).
         reference: metrics of the VAE the time factor is relative to, or None.
         backup_dir: back up the training state there after every epoch and resume
-            from a backup found there (`train_model`).
+            from a backup found there (`train_model`). The settings are recorded there
+            first (`record_settings`; a backup of other settings is refused), and the
+            folder is deleted only after model.keras, config.json and metrics.json are
+            written: a run killed at any instant can be resumed.
 
     Returns:
         `(model, metrics)`; `metrics` is also written to metrics.json. Its
@@ -237,6 +247,8 @@ def run_one(
     x_test, _ = data["test_data"]
     model = registry.model_from_config(config, networks, tuple(x_test.shape[1:]), pretrained)
     registry.compile_model(model, config.learning_rate, config.jit_compile)
+    if backup_dir is not None:
+        record_settings(backup_dir, config)
     evaluator = make_evaluator(
         data["probe_data"],
         data["test_data"],
@@ -294,6 +306,8 @@ def run_one(
         metrics["figures"] = run_figures(out / "figures", model, label, x_test, metrics["accuracy"], references)
     write_run(out, config.record(), metrics, data.get("source"))
     log_evaluation(out / "logs", metrics, step=config.epochs)
+    if backup_dir is not None:  # only now: the run is complete on disk
+        shutil.rmtree(backup_dir, ignore_errors=True)
     return model, metrics
 
 
@@ -319,13 +333,64 @@ def load_finished(config):
     if not (out / "metrics.json").is_file() or not (out / "model.keras").is_file():
         return None
     metrics = json.loads((out / "metrics.json").read_text())
-    stored = metrics.get("config", {})
-    wanted = json.loads(json.dumps(_finite(config.record())))
-    defaults = json.loads(json.dumps(_finite(RunConfig().record())))
-    differ = {key for key in wanted if key not in IGNORED_ON_RESUME and stored.get(key, defaults[key]) != wanted[key]}
+    differ = set(changed_settings(metrics.get("config", {}), config))
     if differ - set(EVALUATION_SETTINGS):
         return None
     return files.load_model(out / "model.keras"), metrics, bool(differ)
+
+
+def _as_json(value):
+    return json.loads(json.dumps(_finite(value)))
+
+
+def changed_settings(stored, config):
+    """The settings of `config` that differ from `stored`, a run's recorded settings: name -> (recorded, now).
+
+    Both sides are compared as config.json holds them (tuples as lists). A setting that `stored`
+    lacks (recorded by an older version) counts as its default; `IGNORED_ON_RESUME` are left out.
+
+    Example:
+        changed_settings({"rho": 0.975, ...}, config.replace(rho=0.5))  # {"rho": (0.975, 0.5)}
+    """
+    wanted = _as_json(config.record())
+    defaults = _as_json(type(config)().record())
+    changed = {}
+    for key, value in wanted.items():
+        if key in IGNORED_ON_RESUME:
+            continue
+        recorded = stored.get(key, defaults.get(key))
+        if recorded != value:
+            changed[key] = (recorded, value)
+    return changed
+
+
+def check_resumable(backup_dir, config):
+    """Raises unless the interrupted run backed up in `backup_dir` began with `config`'s settings.
+
+    A backup without a settings record (made by an older version), or no backup, passes.
+
+    Raises:
+        ValueError: naming each changed setting with the value the run began with and the new one.
+    """
+    path = Path(backup_dir) / SETTINGS_RECORD
+    if not path.is_file():
+        return
+    changed = changed_settings(json.loads(path.read_text()), config)
+    if changed:
+        listing = ", ".join(f"{key} {json.dumps(old)} -> {json.dumps(new)}" for key, (old, new) in sorted(changed.items()))
+        raise ValueError(
+            f"The interrupted run in {Path(backup_dir).parent} began with other settings; resuming would mix "
+            f"them. Changed: {listing}. Resume with the settings it began with, or pass --overwrite to start again."
+        )
+
+
+def record_settings(backup_dir, config):
+    """Records `config`'s settings in `backup_dir` as the run starts; on a resume, checks them (`check_resumable`)."""
+    check_resumable(backup_dir, config)
+    path = Path(backup_dir) / SETTINGS_RECORD
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        files.write_json(path, _as_json(config.record()))
 
 
 def reevaluate(model, metrics, config, data, fid_scorer=None):

@@ -63,7 +63,7 @@ from keras_avae.experiments.scale import (
 
 HYPERPARAMETERS = "hyper-parameters (the paper's by default)"
 CHOICES = "the paper's open choices (each applies to the models that have it; default: each model's own)"
-ATTACK = "evaluation attack (RobustnessEvaluator)"
+ATTACK = "evaluation attack (AdversarialEvaluator)"
 FID_GROUP = "FID"
 RUN = "run"
 COMMAND = None
@@ -131,7 +131,7 @@ CHOICE_NAMES = tuple(field.name for field in dataclasses.fields(Choices))
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Evaluation(Settings):
-    """The evaluation attack's settings (`keras_avae.evaluation.RobustnessEvaluator`) besides its budget."""
+    """The evaluation attack's settings (`keras_avae.evaluation.AdversarialEvaluator`) besides its budget."""
 
     epsilons: tuple = setting(
         constants.EPSILONS, "L-inf attack radii, pixels in [0, 1]; 0 is the clean accuracy", RADII, group=ATTACK
@@ -305,7 +305,7 @@ class TrainSettings(RunConfig, Scaled):
     resume: bool = setting(
         False, "continue the interrupted run in --out (killed, or stopped with Ctrl-C) from its last completed "
         "epoch, backed up in <out>/backup after every epoch; with the same flags the result is that of an "
-        "uninterrupted run", SWITCH, group=RUN,
+        "uninterrupted run, and a change of any setting but --verbose is refused", SWITCH, group=RUN,
     )
     overwrite: bool = setting(False, "replace a finished run in --out", SWITCH, group=RUN)
 

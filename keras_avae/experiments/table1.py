@@ -12,7 +12,7 @@ are trained and evaluated in order, each with `run.run_one`:
     AVAE-SS       eq. (34): the trained VAE post-trained without data, rho = 0.975
 
 Every row is scored on the same data: digit and colour accuracy of linear
-probes on f^mu at epsilon 0, 0.1 and 0.2 (`RobustnessEvaluator`), the time
+probes on f^mu at epsilon 0, 0.1 and 0.2 (`AdversarialEvaluator`), the time
 factor (median wall-clock seconds per training step relative to the VAE's,
 measured in this run by `StepTimer`), the reconstruction MSE
 (`keras_avae.evaluation.reconstruction_mse`, per pixel in 0..255 units and as

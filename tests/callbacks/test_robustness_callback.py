@@ -106,3 +106,56 @@ def test_bad_schedule(data):
     ):
         with pytest.raises(ValueError, match=message):
             RobustnessEvaluator(train, test, **{**FAST, **kwargs})
+
+
+# ------------------------------------------------------------ names and signature (issue 23)
+
+
+def test_the_signature_lists_every_argument_of_the_evaluation():
+    """`help()`, IDEs and `inspect.signature` show `attacks`, `epsilons`, ...: no `**kwargs` hides them."""
+    import inspect
+
+    from keras_avae.evaluation import AdversarialEvaluator
+
+    callback = inspect.signature(RobustnessEvaluator).parameters
+    evaluation = inspect.signature(AdversarialEvaluator).parameters
+    assert not [p for p in callback.values() if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+    for name, parameter in evaluation.items():
+        assert name in callback, name
+        assert callback[name].default == parameter.default, name
+    assert [name for name in callback if name not in evaluation] == ["every_n_epochs", "fill_missing_epochs", "verbose"]
+    assert RobustnessEvaluator.__doc__.count("attack_steps") >= 1 and "every_n_epochs:" in RobustnessEvaluator.__doc__
+
+
+def test_every_argument_reaches_the_evaluation(data):
+    train, test = data
+    values = dict(epsilons=(0.0, 0.05), attack_steps=3, restarts=2, batch_size=7, losses=("cross_entropy",),
+                  seed=4, attacks=("pgd", "square"), apgd_restarts=2, square_queries=11, checks=False,
+                  check_size=9, tolerance=0.25)
+    config = RobustnessEvaluator(train, test, every_n_epochs=2, verbose=0, **values).get_config()
+    expected = {**values, "epsilons": [0.0, 0.05], "losses": ["cross_entropy"], "attacks": ["pgd", "square"]}
+    assert {name: config[name] for name in expected} == expected and config["every_n_epochs"] == 2
+    with pytest.raises(TypeError, match="attack_step"):
+        RobustnessEvaluator(train, test, attack_step=3)  # a misspelt argument is not swallowed
+
+
+def test_two_classes_two_names():
+    import warnings
+
+    import keras_avae
+    from keras_avae import evaluation
+    from keras_avae.evaluation import robustness
+
+    assert keras_avae.RobustnessEvaluator is RobustnessEvaluator
+    assert evaluation.AdversarialEvaluator is robustness.AdversarialEvaluator
+    assert not issubclass(evaluation.AdversarialEvaluator, keras.callbacks.Callback)
+    assert issubclass(RobustnessEvaluator, evaluation.AdversarialEvaluator)
+    for module, old in ((evaluation, "keras_avae.evaluation"), (robustness, "keras_avae.evaluation.robustness")):
+        with pytest.warns(DeprecationWarning, match=rf"`{old}\.RobustnessEvaluator` is now"):
+            alias = module.RobustnessEvaluator
+        assert alias is evaluation.AdversarialEvaluator
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        from keras_avae.evaluation import AdversarialEvaluator  # noqa: F401  (the new name: no warning)
+    with pytest.raises(AttributeError, match="has no attribute 'NoSuchThing'"):
+        evaluation.NoSuchThing  # noqa: B018

@@ -363,6 +363,21 @@ def test_dataset_shuffles_reproducibly(fake_celeba):
     np.testing.assert_array_equal(ids(celeba_dataset("train", seed=3, **kwargs)), first)
 
 
+def test_dataset_shuffle_changes_the_order_and_reshuffles_each_epoch(fake_celeba):
+    """The shuffle test above would pass with no shuffle at all; this one would not."""
+    data_dir, _ = fake_celeba
+
+    def ids(dataset):
+        return tuple(np.concatenate([_example_ids(b) for b in dataset.as_numpy_iterator()]))
+
+    kwargs = {"data_dir": data_dir, "attributes": (), "batch_size": 5}
+    unshuffled = ids(celeba_dataset("train", **kwargs))
+    dataset = celeba_dataset("train", shuffle=True, seed=3, **kwargs)
+    epochs = {ids(dataset) for _ in range(4)}  # iterating again is another epoch
+    assert len(epochs) > 1 and any(order != unshuffled for order in epochs)
+    assert all(sorted(order) == sorted(unshuffled) for order in epochs)
+
+
 def test_dataset_images_only_and_drop_remainder(fake_celeba):
     data_dir, _ = fake_celeba
     dataset = celeba_dataset(

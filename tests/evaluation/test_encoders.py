@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_avae.evaluation import RobustnessEvaluator, as_encoder, encoders
+from keras_avae.evaluation import AdversarialEvaluator, as_encoder, encoders
 
 SEED = 0
 IMAGE = (8, 8, 1)
@@ -50,7 +50,7 @@ def _encoder(kernel, mask=None):
 def test_a_sequential_encoder_its_saved_model_its_file_and_a_callable_agree(problem, tmp_path):
     kernel, train, test = problem
     encoder = _encoder(kernel)
-    evaluator = RobustnessEvaluator(train, test, attacks="pgd", checks=False, **FAST)
+    evaluator = AdversarialEvaluator(train, test, attacks="pgd", checks=False, **FAST)
     expected = evaluator.evaluate(encoder, data_range=(0.0, 1.0))
     assert 0.0 < expected["t"][0.1] < expected["t"][0.0]
     encoder.export(tmp_path / "saved")
@@ -65,10 +65,64 @@ def test_a_sequential_encoder_its_saved_model_its_file_and_a_callable_agree(prob
         assert dict(results) == dict(expected), type(source).__name__
 
 
+class _LinearModule(tf.Module):
+    """A plain TF module x -> x W, exported as a standard SavedModel (not Keras)."""
+
+    def __init__(self, kernel, outputs=("features",)):
+        super().__init__()
+        self.kernel = tf.Variable(kernel)
+        self.outputs = outputs
+
+    @tf.function(input_signature=[tf.TensorSpec((None,) + IMAGE, tf.float32, name="images")])
+    def __call__(self, images):
+        features = tf.reshape(images, [-1, int(np.prod(IMAGE))]) @ self.kernel
+        return {name: features for name in self.outputs}
+
+
+def _save_module(kernel, path, outputs=("features",)):
+    module = _LinearModule(kernel, outputs)
+    tf.saved_model.save(module, str(path), signatures=module.__call__)
+    return path
+
+
+def test_a_standard_saved_model_is_called_through_its_keyword_signature(problem, tmp_path):
+    """Red team (issue 23, item 4): the serving signature takes keywords and returns a dict; it was called
+    positionally (TypeError)."""
+    kernel, train, test = problem
+    evaluator = AdversarialEvaluator(train, test, attacks="pgd", checks=False, **FAST)
+    expected = evaluator.evaluate(_encoder(kernel), data_range=(0.0, 1.0))
+    path = _save_module(kernel, tmp_path / "module")
+    loaded = tf.saved_model.load(str(path))
+    assert not hasattr(loaded, "serve") and "serving_default" in loaded.signatures
+    for source in (loaded, str(path)):
+        results = evaluator.evaluate(source, data_range=(0.0, 1.0))
+        assert dict(results) == dict(expected), type(source).__name__
+
+
+def test_a_signature_with_several_outputs_is_refused_naming_them(problem, tmp_path):
+    kernel, _, _ = problem
+    path = _save_module(kernel, tmp_path / "module", outputs=("mean", "log_var"))
+    with pytest.raises(ValueError, match=r"'SavedModel.serving_default' returns 2 outputs \(log_var, mean\); the evaluation needs one"):
+        as_encoder(str(path), data_range=(0.0, 1.0))
+
+
+def test_check_encoder_says_in_one_sentence_that_an_encoder_cannot_take_the_data(problem):
+    kernel, _, test = problem
+    x = test[0][:2]
+    assert tuple(encoders.check_encoder(as_encoder(_encoder(kernel), data_range=(0, 1)), x).shape) == (2, LATENT)
+    reshape = as_encoder(lambda t: tf.reshape(t, [-1, 5]), data_range=(0, 1))  # 64 values per image: not 5
+    with pytest.raises(ValueError, match=r"The encoder 'mine' cannot be applied to inputs of shape \(2, 8, 8, 1\) "
+                       r"\(float32\): InvalidArgumentError: .*") as raised:
+        encoders.check_encoder(reshape, x, name="mine")
+    assert "\n" not in str(raised.value)
+    with pytest.raises(ValueError, match=r"returns a tuple; the evaluation needs one tensor"):
+        encoders.check_encoder(as_encoder(lambda t: (t, t), data_range=(0, 1)), x)
+
+
 def test_the_black_box_check_catches_masked_gradients(problem):
     kernel, train, test = problem
     # PGD and Square suffice here: the check compares the black-box attack with the white-box ones.
-    evaluator = RobustnessEvaluator(train, test, attacks=("pgd", "square"), square_queries=100, check_size=40, **FAST)
+    evaluator = AdversarialEvaluator(train, test, attacks=("pgd", "square"), square_queries=100, check_size=40, **FAST)
     sound = evaluator.evaluate(_encoder(kernel), data_range=(0.0, 1.0))
     assert not [c for c in sound.checks if c.name == "black_box" and not c.passed], sound.problems
     for mask in ("stop_gradient", "threshold"):

@@ -243,8 +243,22 @@ def test_probe_accuracies_errors(tiny_vae):
         probes.probe_accuracies(model, (x, {}), test)
     with pytest.raises(ValueError, match=r"`train_data` must be a pair \(x, labels\)"):
         probes.probe_accuracies(model, x, test)
-    with pytest.raises(ValueError, match=r"sets `num_classes` per task"):
-        probes.probe_accuracies(model, (x, labels), test, num_classes=2)
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'num_classes'"):
+        probes.probe_accuracies(model, (x, labels), test, num_classes=2)  # set per task from the labels
+
+
+def test_the_wrappers_list_the_probes_training_arguments():
+    """No `**probe_kwargs` hides `epochs`, `batch_size`, `learning_rate`, `seed` from `help()` and IDEs."""
+    import inspect
+
+    training = {
+        name: parameter.default for name, parameter in inspect.signature(probes.train_linear_probe).parameters.items()
+        if name not in ("features", "labels", "num_classes")
+    }
+    for wrapper in (probes.train_probes, probes.probe_accuracies):
+        parameters = inspect.signature(wrapper).parameters
+        assert not [p for p in parameters.values() if p.kind is p.VAR_KEYWORD], wrapper.__name__
+        assert {name: parameters[name].default for name in training} == training, wrapper.__name__
 
 
 def test_train_and_evaluate_probes_errors(tiny_vae):

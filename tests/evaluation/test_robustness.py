@@ -14,7 +14,7 @@ import tensorflow as tf
 from conftest import RERUN_IF_THE_WORKER_CRASHES
 from keras_avae import VAE, attacks
 from keras_avae.evaluation import engine, probes
-from keras_avae.evaluation.robustness import RobustnessEvaluator, attack
+from keras_avae.evaluation.robustness import AdversarialEvaluator, attack
 
 SEED = 0
 LINEAR_SHAPE = (2, 2, 1)  # flattened: 4 pixels
@@ -158,7 +158,7 @@ def test_binary_linear_probe_pgd_finds_the_exact_robust_set():
     # corner of box and ball from any start, with either loss.
     restarts = 3  # x, then two random starts
     model, probe, x, y, linear = _linear_problem(num_classes=2)
-    evaluator = RobustnessEvaluator(
+    evaluator = AdversarialEvaluator(
         (x, {"task": y}), (x, {"task": y}), epsilons=(0.0,) + RADII, **{**FAST, "restarts": restarts}
     )
     results = evaluator.evaluate_with_probes(model, {"task": probe})
@@ -177,10 +177,10 @@ def test_binary_linear_probe_pgd_finds_the_exact_robust_set():
 
 def test_multiclass_linear_probe_targeted_margin_is_exact_and_defaults_never_undercount():
     model, probe, x, y, linear = _linear_problem(num_classes=4)
-    targeted = RobustnessEvaluator(
+    targeted = AdversarialEvaluator(
         (x, {"task": y}), (x, {"task": y}), epsilons=RADII, losses=("targeted_margin",), **FAST
     )
-    default = RobustnessEvaluator((x, {"task": y}), (x, {"task": y}), epsilons=RADII, **{**FAST, "restarts": 3})
+    default = AdversarialEvaluator((x, {"task": y}), (x, {"task": y}), epsilons=RADII, **{**FAST, "restarts": 3})
     exact = robust_masks(targeted.evaluate_with_probes(model, {"task": probe}))["task"]
     found = robust_masks(default.evaluate_with_probes(model, {"task": probe}))["task"]
     for epsilon in RADII:
@@ -197,7 +197,7 @@ def test_multiclass_linear_probe_targeted_margin_is_exact_and_defaults_never_und
 
 def test_clean_accuracy_at_epsilon_zero(tiny_vae):
     model, train, test = tiny_vae
-    evaluator = RobustnessEvaluator(train, test, epsilons=(0.0, 0.1), **FAST)
+    evaluator = AdversarialEvaluator(train, test, epsilons=(0.0, 0.1), **FAST)
     trained = evaluator.train_probes(model)
     results = evaluator.evaluate_with_probes(model, trained)
     assert results.keys() == {"bright", "parity"}
@@ -230,7 +230,7 @@ def test_adversarial_examples_stay_in_the_ball_and_the_data_range(tiny_vae):
 def test_accuracy_never_rises_with_epsilon_and_reaches_chance(tiny_vae):
     model, train, test = _only_task(tiny_vae, "bright")
     epsilons = (0.0, 0.02, 0.1, 1.0)
-    evaluator = RobustnessEvaluator(train, test, epsilons=epsilons, **{**FAST, "restarts": 2})
+    evaluator = AdversarialEvaluator(train, test, epsilons=epsilons, **{**FAST, "restarts": 2})
     results = evaluator.evaluate(model)
     _, labels = test
     for task, accuracies in results.items():
@@ -251,7 +251,7 @@ def test_each_radius_attacks_only_the_examples_still_robust_at_the_smaller_one(t
         return run_ensemble(classifier, x, y, epsilon, attacks, **kwargs)
 
     monkeypatch.setattr(engine, "run_ensemble", recording)
-    results = RobustnessEvaluator(train, test, epsilons=epsilons, **FAST).evaluate(model)
+    results = AdversarialEvaluator(train, test, epsilons=epsilons, **FAST).evaluate(model)
     masks = robust_masks(results)["parity"]
     assert [epsilon for epsilon, _ in attacked] == [0.05, 0.3]
     np.testing.assert_array_equal(attacked[0][1], masks[0.0])
@@ -271,8 +271,8 @@ def test_each_radius_attacks_only_the_examples_still_robust_at_the_smaller_one(t
 def test_seeded_runs_repeat(tiny_vae):
     model, train, test = _only_task(tiny_vae, "parity")
     kwargs = dict(epsilons=(0.0, 0.1), **{**FAST, "restarts": 3})
-    first = RobustnessEvaluator(train, test, **kwargs).evaluate(model)
-    second = RobustnessEvaluator(train, test, **kwargs).evaluate(model)
+    first = AdversarialEvaluator(train, test, **kwargs).evaluate(model)
+    second = AdversarialEvaluator(train, test, **kwargs).evaluate(model)
     assert first == second
 
 
@@ -296,7 +296,7 @@ def test_mirrored_strategy_matches_one_device():
 
     # 15 does not divide the test set (the last batch is topped up) nor split
     # evenly over 2 replicas (8 + 7 examples).
-    evaluator = RobustnessEvaluator((x, {"t": y}), (x, {"t": y}), epsilons=(0.0, 0.2), batch_size=15, **FAST)
+    evaluator = AdversarialEvaluator((x, {"t": y}), (x, {"t": y}), epsilons=(0.0, 0.2), batch_size=15, **FAST)
     expected = robust_masks(evaluator.evaluate_with_probes(single, {"t": probe}))
     found = robust_masks(evaluator.evaluate_with_probes(mirrored, {"t": recording_probe}))
     for epsilon in (0.0, 0.2):
@@ -337,7 +337,7 @@ def test_bad_arguments_are_refused(kwargs, message):
     x = np.zeros((4,) + LINEAR_SHAPE, np.float32)
     data = (x, {"t": np.arange(4) % 2})
     with pytest.raises(ValueError, match=message):
-        RobustnessEvaluator(data, data, **kwargs)
+        AdversarialEvaluator(data, data, **kwargs)
 
 
 @pytest.mark.parametrize(
@@ -354,12 +354,12 @@ def test_bad_arguments_are_refused(kwargs, message):
 def test_malformed_data_is_refused(train, test, message):
     good = (np.zeros((4,) + LINEAR_SHAPE, np.float32), {"t": np.arange(4) % 2})
     with pytest.raises(ValueError, match=message):
-        RobustnessEvaluator(train if train is not None else good, test if test is not None else good)
+        AdversarialEvaluator(train if train is not None else good, test if test is not None else good)
 
 
 def test_bad_model_probes_and_inputs_are_refused():
     model, probe, x, y, _ = _linear_problem(num_classes=2, num_examples=20)
-    evaluator = RobustnessEvaluator((x, {"t": y}), (x, {"t": y}), **FAST)
+    evaluator = AdversarialEvaluator((x, {"t": y}), (x, {"t": y}), **FAST)
     with pytest.raises(ValueError, match=r"does not declare the range of its inputs: pass `data_range=\(low, high\)`"):
         evaluator.evaluate(probe)
     with pytest.raises(ValueError, match=r"returns shape \(\d+, 1, 3\); the evaluation needs \(batch, features\)"):
@@ -374,7 +374,7 @@ def test_bad_model_probes_and_inputs_are_refused():
         attack(model, probe, 2.0 * np.ones_like(x) * (np.arange(len(x)) % 2)[:, None, None, None], y, 0.1)
     bright = (2.0 * x, {"t": y})
     with pytest.raises(ValueError, match=r"`test_data` does not fit the encoder: inputs span"):
-        RobustnessEvaluator(bright, bright, **FAST).evaluate_with_probes(model, {"t": probe})
+        AdversarialEvaluator(bright, bright, **FAST).evaluate_with_probes(model, {"t": probe})
 
 
 # ------------------------------------------------- the ensemble on ColorMNIST
@@ -393,7 +393,7 @@ def test_an_undefended_vae_is_broken_everywhere_at_epsilon_0_3():
     model = VAE(*architectures.mlp(8, (28, 28, 3), hidden_units=64, hidden_layers=1), seed=SEED)
     model.compile(optimizer="adam", jit_compile=False)  # the XLA compile would double the fit's time
     model.fit(train[0], epochs=2, batch_size=64, verbose=0)
-    evaluator = RobustnessEvaluator(
+    evaluator = AdversarialEvaluator(
         train, test, epsilons=(0.0, 0.3), attack_steps=10, restarts=1, square_queries=100, check_size=20,
         probe_kwargs={"epochs": 5},
     )
