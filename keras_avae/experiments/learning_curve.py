@@ -65,9 +65,6 @@ POINT_KEYS = (
 )
 """The numbers of `run.evaluate_model` that a point keeps (the per-example records stay out)."""
 
-IGNORED_ON_RESUME = ("verbose", "figures")
-"""Settings that do not change the curve's numbers: `--resume` accepts other values for them."""
-
 
 def checkpoint_path(out, epoch):
     return Path(out) / CHECKPOINTS / f"epoch_{epoch:04d}.keras"
@@ -149,18 +146,7 @@ def _prepare_folder(config, out):
                 f"{out} already holds a learning curve (config.json); pass --resume to continue it or --overwrite "
                 "to start again."
             )
-        previous = json.loads(stored.read_text()).get("settings", {})
-        wanted = json.loads(json.dumps(run_directory._finite(config.record())))
-        changed = {
-            key: (previous.get(key), value) for key, value in wanted.items()
-            if key not in IGNORED_ON_RESUME and previous.get(key) != value
-        }
-        if changed:
-            raise ValueError(
-                f"--resume: the settings differ from those the run in {out} began with: "
-                + ", ".join(f"{key} {old!r} -> {new!r}" for key, (old, new) in sorted(changed.items()))
-                + "; run with those settings, or pass --overwrite to start again."
-            )
+        run.refuse_changed_settings(json.loads(stored.read_text())["settings"], config, out)
         return
     run_directory.write_json(stored, {"settings": config.record(), "environment": run_directory.environment()})
 

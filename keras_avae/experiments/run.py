@@ -373,13 +373,21 @@ def check_resumable(backup_dir, config):
         ValueError: naming each changed setting with the value the run began with and the new one.
     """
     path = Path(backup_dir) / SETTINGS_RECORD
-    if not path.is_file():
-        return
-    changed = changed_settings(json.loads(path.read_text()), config)
+    if path.is_file():
+        refuse_changed_settings(json.loads(path.read_text()), config, Path(backup_dir).parent)
+
+
+def refuse_changed_settings(stored, config, folder):
+    """Raises unless `config` has the settings `stored` recorded when the run in `folder` began.
+
+    Raises:
+        ValueError: naming each changed setting with the value the run began with and the new one.
+    """
+    changed = changed_settings(stored, config)
     if changed:
         listing = ", ".join(f"{key} {json.dumps(old)} -> {json.dumps(new)}" for key, (old, new) in sorted(changed.items()))
         raise ValueError(
-            f"The interrupted run in {Path(backup_dir).parent} began with other settings; resuming would mix "
+            f"The interrupted run in {folder} began with other settings; resuming would mix "
             f"them. Changed: {listing}. Resume with the settings it began with, or pass --overwrite to start again."
         )
 

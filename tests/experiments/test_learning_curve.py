@@ -103,7 +103,7 @@ def test_a_finished_curve_is_refused_without_resume_and_with_changed_settings(ti
     out, _ = tiny_curve
     with pytest.raises(FileExistsError, match="pass --resume to continue it or --overwrite"):
         learning_curve.reproduce({**TINY, "out": str(out)})
-    with pytest.raises(ValueError, match=r"rho 0.975 -> 0.5"):
+    with pytest.raises(ValueError, match=r"Changed: rho 0.975 -> 0.5\."):
         learning_curve.reproduce({**TINY, "out": str(out), "resume": True, "rho": 0.5})
 
 
