@@ -401,13 +401,17 @@ def locked(folder):
 
     Raises:
         FileExistsError: `folder` is in use by another running process (or by an
-            enclosing `locked` of this one).
+            enclosing `locked` of this one), or it names a file, not a folder.
 
     Example:
         with files.locked(out):
             train_and_write(out)
     """
     folder = os.fsdecode(folder)
+    if os.path.lexists(folder) and not os.path.isdir(folder):
+        raise FileExistsError(
+            f"The output folder {folder} is a file, not a folder; choose another --out (or `out`)."
+        )
     created = not os.path.isdir(folder)
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, LOCK_NAME)

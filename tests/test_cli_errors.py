@@ -206,6 +206,15 @@ def test_a_run_directory_in_use_is_refused(tmp_path, fake_mnist, capsys):
         other.wait()
 
 
+def test_an_out_that_names_a_file_is_one_line_and_the_file_stays(tmp_path, fake_mnist, capsys):
+    """Red team (issue 23, item 6): `--out` naming a file said only "[Errno 17] File exists"."""
+    out = tmp_path / "notes.txt"
+    out.write_text("mine")
+    assert cli.main(_tiny_train(fake_mnist, out)) == 1
+    assert _error_line(capsys) == f"keras-avae: error: The output folder {out} is a file, not a folder; choose another --out (or `out`)."
+    assert out.read_text() == "mine" and not any(name.startswith(".") for name in os.listdir(tmp_path))
+
+
 def test_a_stale_lock_is_taken_over_and_removed_at_the_end(tmp_path):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
