@@ -30,10 +30,11 @@ class RobustnessEvaluator(PeriodicEvaluation, robustness.AdversarialEvaluator):
         fill_missing_epochs: log NaN under every key in the epochs not evaluated (so `CSVLogger`
             sees every key from the first epoch).
         verbose: 1 prints one line per evaluation, 0 is silent.
-        epsilons, attack_steps, restarts, batch_size, losses, probe_kwargs, seed, attacks,
-        apgd_restarts, square_queries, checks, check_size, tolerance: the evaluation's
-            (`keras_avae.evaluation.AdversarialEvaluator`), with its defaults (Appendix F:
-            40 PGD steps, 10 restarts; radii 0, 0.1, 0.2).
+        **the other arguments**: the evaluation's (`epsilons`, `attack_steps`, `restarts`,
+            `batch_size`, `losses`, `probe_kwargs`, `seed`, `attacks`, `apgd_restarts`,
+            `square_queries`, `checks`, `check_size`, `tolerance`), as
+            `keras_avae.evaluation.AdversarialEvaluator` documents them, with its defaults
+            (Appendix F: 40 PGD steps, 10 restarts; radii 0, 0.1, 0.2).
 
     Example:
         evaluator = RobustnessEvaluator(train_data, test_data, attack_steps=20, restarts=2)
