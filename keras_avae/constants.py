@@ -111,3 +111,9 @@ CELEBA_ATTRIBUTES = (
 
 CELEBA_EPSILONS = (0.0, 0.1)
 """`keras_avae.experiments.celeba.EPSILONS`."""
+
+DISTRIBUTE_STRATEGIES = ("none", "mirrored", "multi-worker")
+"""`keras_avae.distribute.STRATEGIES`: the values of `--distribute`."""
+
+CLUSTERS = ("tf-config", "slurm")
+"""`keras_avae.distribute.CLUSTERS`: how a multi-worker job finds its workers (`--cluster`)."""

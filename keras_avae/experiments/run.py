@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_avae import files
+from keras_avae import distribute, files
 from keras_avae.evaluation import probes as probes_lib
 from keras_avae.evaluation import reconstruction_errors, report, representation_sensitivity, robustness
 from keras_avae.experiments import registry
@@ -28,7 +28,7 @@ from keras_avae.experiments.settings import EVALUATION_SETTINGS, RunConfig
 from keras_avae.experiments.step_timer import StepTimer
 from keras_avae.models import AVAESelfSupervised
 
-IGNORED_ON_RESUME = ("verbose",)
+IGNORED_ON_RESUME = ("verbose", "distribute", "cluster")
 """Settings that do not change a run's result: a finished run is reused whatever they were."""
 
 EVAL_BATCH_SIZE = 256
@@ -231,8 +231,9 @@ def run_one(
     label = label or registry.DISPLAY_NAMES[name]
     keras.utils.set_random_seed(config.seed)
     x_test, _ = data["test_data"]
-    model = registry.model_from_config(config, networks, tuple(x_test.shape[1:]), pretrained)
-    registry.compile_model(model, config.learning_rate, config.jit_compile)
+    with distribute.strategy_of(config).scope():  # the model's variables on every replica
+        model = registry.model_from_config(config, networks, tuple(x_test.shape[1:]), pretrained)
+        registry.compile_model(model, config.learning_rate, config.jit_compile)
     evaluator = make_evaluator(
         data["probe_data"],
         data["test_data"],
@@ -311,7 +312,7 @@ def load_finished(config):
     the attack ensemble), so its model is reused and its evaluation is run again. A setting that a
     finished run's config.json lacks (written by an older version) counts as its default.
     """
-    out = Path(config.out)
+    out = Path(distribute.chief_path(config.out))  # a finished run is read from the chief's folder
     if not (out / "metrics.json").is_file() or not (out / "model.keras").is_file():
         return None
     metrics = json.loads((out / "metrics.json").read_text())

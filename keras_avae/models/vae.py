@@ -10,7 +10,7 @@ import tensorflow as tf
 from keras import ops
 from keras.src.trainers.trainer import model_supports_jit
 
-from keras_avae import distributions, files, objectives
+from keras_avae import distribute, distributions, files, objectives
 from keras_avae.validation import (
     INPUT_STRUCTURE,
     as_array,
@@ -480,7 +480,8 @@ class VAE(keras.Model):
     def _update_trackers(self, terms):
         for name, tracker in self._trackers.items():
             tracker.update_state(terms[name])
-        return {name: tracker.result() for name, tracker in self._trackers.items()}
+        # Keras 3 cannot average scalar logs across workers (tensorflow#72388): `reducible_logs`.
+        return distribute.reducible_logs({name: tracker.result() for name, tracker in self._trackers.items()})
 
     def _step_inputs(self, data, what="training data"):
         """The images of a step's batch, refusing other structures (at trace time).
