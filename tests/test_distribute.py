@@ -233,12 +233,12 @@ def _same_weights(one, two):
 @pytest.mark.large
 def test_cli_on_two_workers_writes_on_the_chief_and_resumes_after_a_kill(tmp_path, write_fake_mnist):
     """`keras-avae train --distribute multi-worker` on two local workers: worker 0 writes the run
-    directory, worker 1 only a temporary folder that is removed; the result equals one process's.
+    directory, worker 1 only a temporary folder that is removed.
     Then worker 1 is killed after epoch 1: worker 0 fails within a bounded time instead of hanging,
     and the job restarted with --resume ends with the uninterrupted result."""
     data = write_fake_mnist(tmp_path / "mnist.npz", 80, 40)
     argv = [*TRAIN, "--data", str(data)]
-    whole, single, killed = tmp_path / "whole", tmp_path / "single", tmp_path / "killed"
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
 
     for code, stderr in finish(start_cli([*argv, "--out", str(whole)], tmp_path)):
         assert code == 0, stderr[-3000:]
@@ -247,9 +247,8 @@ def test_cli_on_two_workers_writes_on_the_chief_and_resumes_after_a_kill(tmp_pat
     assert not list((tmp_path / "tmp1").iterdir()), "worker 1 left its temporary run directory"
     config = json.loads((whole / "config.json").read_text())
     assert config["distribute"] == "multi-worker"
-    for code, stderr in finish(start_cli([*argv, "--out", str(single)], tmp_path, num_workers=0)):
-        assert code == 0, stderr[-3000:]
-    _same_weights(whole / "model.keras", single / "model.keras")
+    # (Not compared with one process: the models' noise is drawn per replica, so two replicas
+    # draw other noise than one; test_two_workers_train_like_one_process removes the noise.)
 
     processes = start_cli([*argv, "--out", str(killed)], tmp_path, code=_STALL_WORKER_1_AFTER_FIRST_EPOCH)
     metadata = killed / "backup" / "training_metadata.json"
