@@ -6,9 +6,10 @@ JOB "train": VAE, AVAE and SE each trained one epoch (32 images, global batch 16
 existing MirroredStrategy test's construction (tests/test_distributed.py: posterior noise far
 below float32 resolution, the decoder mean as delusion), from the same initial weights;
 writes weights and history to OUT_FILE (an .npz). JOB "no-fix": the same VAE with
-`distribute.reducible_logs` disabled; writes the error. Each process limits itself to one thread.
+`distribute.reducible_logs` disabled; writes the error. JOB "evaluate": the sharded attack ensemble on an untrained tiny VAE. Each process limits itself to one thread.
 """
 
+import json
 import os
 import sys
 import traceback
@@ -83,6 +84,8 @@ def main(job, out_file):
     results = {"worker": np.asarray(index), "workers": np.asarray(count), "chief": np.asarray(distribute.is_chief(strategy))}
     if job == "train":
         results.update(train(strategy, sys.argv[3].split(",") if len(sys.argv) > 3 else list(MODELS)))
+    elif job == "evaluate":
+        results.update(evaluate(strategy))
     elif job == "no-fix":
         distribute.reducible_logs = lambda logs: logs
         try:
@@ -93,6 +96,36 @@ def main(job, out_file):
     else:
         raise ValueError(f"Unknown job {job!r}")
     np.savez(out_file, **results)
+
+
+
+def evaluate(strategy):
+    """The sharded attack ensemble (keras_avae.evaluation.sharded) on an untrained tiny VAE."""
+    import warnings
+
+    from keras_avae.evaluation import RobustnessEvaluator, sharded
+
+    rng = np.random.default_rng(0)
+    x_train, x_test = rng.random((48,) + IMAGE_SHAPE, dtype=np.float32), rng.random((20,) + IMAGE_SHAPE, dtype=np.float32)
+    labels = lambda n: {"a": rng.integers(0, 3, n)}  # noqa: E731
+    with strategy.scope():  # a model trained on the workers: its variables mirrored across them
+        model = MODELS["VAE"]()
+        model(x_train[:1])
+    evaluator = RobustnessEvaluator(
+        (x_train, labels(48)), (x_test, labels(20)), epsilons=(0.0, 0.05, 0.3), attack_steps=3, restarts=2,
+        attacks=("pgd", "square"), square_queries=5, check_size=8, batch_size=6, probe_kwargs={"epochs": 2},
+    )
+    probes = evaluator.train_probes(model)
+    own = sharded.attack_shard(evaluator, model, probes, *distribute.worker_index(strategy), chunk_size=6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = sharded.evaluate_with_probes(evaluator, model, probes, strategy=strategy, chunk_size=6)
+    return {
+        "attacked": np.asarray(sorted(i for i, _ in own["records"]["a"]["0.3"])),
+        "accuracy": np.asarray([results["a"][e] for e in (0.0, 0.05, 0.3)]),
+        "records": np.asarray(json.dumps({f"{e!r}": r for e, r in results.records["a"].items()}, sort_keys=True)),
+        "checks": np.asarray(json.dumps([[c.name, c.passed] for c in results.checks])),
+    }
 
 
 if __name__ == "__main__":

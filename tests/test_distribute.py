@@ -288,3 +288,61 @@ def test_every_command_has_the_flags():
         assert args.settings_class.__dataclass_fields__["distribute"].default == "none"
     with pytest.raises(SystemExit):
         parser.parse_args(["train", "--distribute", "horovod"])
+
+
+@pytest.mark.large
+def test_two_workers_split_the_attacked_images_into_one_result(tmp_path):
+    """Each worker attacks its own chunks of the test images; both return the records, accuracies
+    and checks of one process."""
+    _check(run_workers(["evaluate", str(tmp_path / "worker{index}.npz")]))
+    _check(run_workers(["evaluate", str(tmp_path / "single.npz")], num_workers=0))
+    single = np.load(tmp_path / "single.npz")
+    workers = [np.load(tmp_path / f"worker{index}.npz") for index in range(2)]
+    assert list(workers[0]["attacked"]) == [*range(0, 6), *range(12, 18)]  # chunks 0 and 2 of 6 images
+    assert list(workers[1]["attacked"]) == [*range(6, 12), *range(18, 20)]
+    assert list(single["attacked"]) == list(range(20))
+    for worker in workers:
+        np.testing.assert_array_equal(worker["accuracy"], single["accuracy"])
+        assert str(worker["records"]) == str(single["records"])
+        assert str(worker["checks"]) == str(single["checks"])
+    assert json.loads(str(single["checks"])), "the checks ran"
+
+
+def test_train_mirrored_builds_the_model_on_every_replica(tmp_path, write_fake_mnist, monkeypatch):
+    """`keras-avae train --distribute mirrored`: the model is built and trained under the
+    MirroredStrategy (here over the two logical CPUs of conftest.py)."""
+    from keras_avae import cli
+    from keras_avae.experiments import registry
+
+    devices = [device.name for device in tf.config.list_logical_devices("CPU")][:2]
+    monkeypatch.setitem(distribute._STRATEGIES, ("mirrored", None), tf.distribute.MirroredStrategy(devices))
+    replicas = []
+    compile_model = registry.compile_model
+
+    def recording(model, *args, **kwargs):
+        replicas.append(model.distribute_strategy.num_replicas_in_sync)
+        return compile_model(model, *args, **kwargs)
+
+    monkeypatch.setattr(registry, "compile_model", recording)
+    data = write_fake_mnist(tmp_path / "mnist.npz", 80, 40)
+    out = tmp_path / "run"
+    assert cli.main([*TRAIN, "--epochs", "1", "--data", str(data), "--out", str(out), "--distribute", "mirrored"]) == 0
+    assert replicas == [2]
+    assert json.loads((out / "config.json").read_text())["distribute"] == "mirrored"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["train_steps"] == 4 and np.isfinite(metrics["train_terms"]["loss"])
+
+
+def test_cli_worker_alone_fails_naming_the_missing_worker(tmp_path):
+    """One worker of two started: `keras-avae` stops with one error line naming the other's address."""
+    own, other = distribute.local_tf_configs(2)
+    missing = json.loads(other)["cluster"]["worker"][1]
+    start = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_avae.cli", *TRAIN, "--out", str(tmp_path / "run"), "--distribute", "multi-worker"],
+        env=_environment(own, **{distribute.TIMEOUT_ENV_VAR: "3"}), capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert f"keras-avae: error: Cannot reach the worker(s) {missing} within 3 s" in result.stderr
+    assert time.monotonic() - start < 60
+    assert not (tmp_path / "run").exists()

@@ -49,6 +49,7 @@ def attack_shard(evaluator, encoder, probes, index=0, count=1, chunk_size=None):
         A JSON-friendly dict: `records[task][epsilon]` as `[example index, record]` pairs of the
         examples attacked here, `violations[task]` (sentences), `seconds[task][attack]`.
     """
+    encoder = local_encoder(encoder)
     x, labels = evaluator.test_data
     chunk_size = int(chunk_size or evaluator.batch_size)
     mine = list(enumerate(chunks(len(x), chunk_size)))[index::count]
@@ -94,6 +95,7 @@ def _plain(document):
 
 def merge(evaluator, shards, encoder, probes):
     """The `RobustnessResults` of the shards of all workers, with the checks run once on the merged records."""
+    encoder = local_encoder(encoder)
     x, labels = evaluator.test_data
     results = robustness.RobustnessResults({})
     for task, probe in probes.items():
@@ -145,6 +147,32 @@ def _checks(evaluator, classifier, x, y, records, violations, task):
     return found
 
 
+class LocalEncoder:
+    """`encoder` attacked on this worker's devices alone.
+
+    The attack engine runs PGD under the encoder's `distribute_strategy`; under a
+    multi-worker strategy that would split each chunk's batches across the workers again (and
+    wait for them), while here each worker attacks chunks of its own.
+    """
+
+    def __init__(self, encoder):
+        self.encoder = encoder
+        self.data_range = encoder.data_range
+        strategy = encoder.distribute_strategy
+        self.distribute_strategy = _DEFAULT if distribute.is_multi_worker(strategy) else strategy
+
+    def encode_mean(self, x):
+        return self.encoder.encode_mean(x)
+
+
+_DEFAULT = tf.distribute.get_strategy()  # at import, outside any scope: the default strategy
+
+
+def local_encoder(encoder):
+    """`encoder` as a `LocalEncoder` (an encoder that is one already is returned as it is)."""
+    return encoder if isinstance(encoder, LocalEncoder) else LocalEncoder(encoders.as_encoder(encoder))
+
+
 def all_gather(document, strategy=None):
     """The JSON-friendly `document` of every worker, in worker order (one all-gather of its bytes)."""
     strategy = strategy or distribute.current_strategy()
@@ -154,12 +182,12 @@ def all_gather(document, strategy=None):
     payload = np.frombuffer(json.dumps({"worker": index, "document": _plain(document)}).encode("utf-8"), np.uint8)
     lengths = strategy.gather(tf.constant([len(payload)], tf.int64), axis=0).numpy()
     longest = int(lengths.max())
-    padded = np.zeros(longest, np.uint8)
+    padded = np.zeros(longest, np.int32)  # the collectives take no uint8
     padded[: len(payload)] = payload
     gathered = strategy.gather(tf.constant(padded), axis=0).numpy().reshape(len(lengths), longest)
     by_worker = {}
     for length, row in zip(lengths, gathered):  # a worker with several local replicas appears once per replica
-        item = json.loads(row[: int(length)].tobytes().decode("utf-8"))
+        item = json.loads(row[: int(length)].astype(np.uint8).tobytes().decode("utf-8"))
         by_worker[item["worker"]] = item["document"]
     return [by_worker[worker] for worker in sorted(by_worker)]
 
@@ -178,7 +206,7 @@ def evaluate_with_probes(evaluator, encoder, probes, data_range=None, strategy=N
     Returns:
         `RobustnessResults`.
     """
-    encoder = encoders.as_encoder(encoder, data_range)
+    encoder = local_encoder(encoders.as_encoder(encoder, data_range))
     if not isinstance(probes, dict) or not probes:
         raise ValueError(f"`probes` must be a non-empty dict task name -> probe. Received: {probes!r:.80}")
     probes_lib.check_tasks_present(probes, evaluator.test_data[1], "test_data")

@@ -363,7 +363,7 @@ def _evaluate(config, out):
     else:
         fid_scorer = None
         encoder = encoders.as_encoder(model, config.data_range)
-        results = evaluator.evaluate(encoder)
+        results = run.attack(evaluator, encoder, evaluator.train_probes(encoder))
         evaluation = {
             "accuracy": report.accuracy_to_json(results),
             "robustness": report.to_document(results),

@@ -169,7 +169,7 @@ def evaluate_model(model, test_data, evaluator, *, robust=True, fid_scorer=None)
         "fid": None,
     }
     if robust:
-        results = evaluator.evaluate_with_probes(model, probes)
+        results = attack(evaluator, model, probes)
         metrics["accuracy"] = report.accuracy_to_json(results)
         metrics["robustness"] = report.to_document(results)
         x_attacked, attacked_labels = evaluator.test_data
@@ -185,6 +185,16 @@ def evaluate_model(model, test_data, evaluator, *, robust=True, fid_scorer=None)
         metrics["fid"] = fid_scorer(model)
     metrics["evaluation_seconds"] = time.perf_counter() - start
     return metrics
+
+
+def attack(evaluator, encoder, probes):
+    """`evaluator.evaluate_with_probes`, or on several workers its sharded form (each attacks its
+    share of the test images: `keras_avae.evaluation.sharded`)."""
+    if distribute.is_multi_worker():
+        from keras_avae.evaluation import sharded
+
+        return sharded.evaluate_with_probes(evaluator, encoder, probes)
+    return evaluator.evaluate_with_probes(encoder, probes)
 
 
 def actual_sizes(config, data):
