@@ -308,26 +308,44 @@ def test_two_workers_split_the_attacked_images_into_one_result(tmp_path):
     assert json.loads(str(single["checks"])), "the checks ran"
 
 
-def test_train_mirrored_builds_the_model_on_every_replica(tmp_path, write_fake_mnist, monkeypatch):
+_MIRRORED_TRAIN = """
+import json, sys
+import tensorflow as tf
+
+cpus = tf.config.list_physical_devices("CPU")
+tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
+from keras_avae import cli, distribute
+from keras_avae.experiments import registry
+
+devices = [device.name for device in tf.config.list_logical_devices("CPU")]
+distribute._STRATEGIES[("mirrored", None)] = tf.distribute.MirroredStrategy(devices)  # no GPUs here
+replicas = []
+compile_model = registry.compile_model
+
+def recording(model, *args, **kwargs):
+    replicas.append(model.distribute_strategy.num_replicas_in_sync)
+    return compile_model(model, *args, **kwargs)
+
+registry.compile_model = recording
+status = cli.main(sys.argv[2:])
+print(json.dumps({"status": status, "replicas": replicas}), file=open(sys.argv[1], "w"))
+"""
+
+
+@pytest.mark.large
+def test_train_mirrored_builds_the_model_on_every_replica(tmp_path, write_fake_mnist):
     """`keras-avae train --distribute mirrored`: the model is built and trained under the
-    MirroredStrategy (here over the two logical CPUs of conftest.py)."""
-    from keras_avae import cli
-    from keras_avae.experiments import registry
-
-    devices = [device.name for device in tf.config.list_logical_devices("CPU")][:2]
-    monkeypatch.setitem(distribute._STRATEGIES, ("mirrored", None), tf.distribute.MirroredStrategy(devices))
-    replicas = []
-    compile_model = registry.compile_model
-
-    def recording(model, *args, **kwargs):
-        replicas.append(model.distribute_strategy.num_replicas_in_sync)
-        return compile_model(model, *args, **kwargs)
-
-    monkeypatch.setattr(registry, "compile_model", recording)
+    MirroredStrategy (over two logical CPUs, in a process of its own: two MirroredStrategy objects
+    on the same devices in one process share collective keys, which breaks the other tests)."""
     data = write_fake_mnist(tmp_path / "mnist.npz", 80, 40)
-    out = tmp_path / "run"
-    assert cli.main([*TRAIN, "--epochs", "1", "--data", str(data), "--out", str(out), "--distribute", "mirrored"]) == 0
-    assert replicas == [2]
+    out, report = tmp_path / "run", tmp_path / "report.json"
+    result = subprocess.run(
+        [sys.executable, "-c", _MIRRORED_TRAIN, str(report), *TRAIN, "--epochs", "1", "--data", str(data),
+         "--out", str(out), "--distribute", "mirrored"],
+        env=_environment(), capture_output=True, text=True, timeout=WORKER_TIMEOUT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(report.read_text()) == {"status": 0, "replicas": [2]}
     assert json.loads((out / "config.json").read_text())["distribute"] == "mirrored"
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["train_steps"] == 4 and np.isfinite(metrics["train_terms"]["loss"])

@@ -9,7 +9,7 @@
     CelebASettings      `keras-avae reproduce celeba`
 
 The classes are built from mixins that hold the settings several commands
-share (`scale.Budget`, `Hyperparameters`, `Choices`, `Evaluation`, `FID`,
+share (`scale.Budget`, `Hyperparameters`, `Choices`, `Evaluation`, `FID`, `Distribution`,
 `Output`, `Training`). Every field is checked when an instance is made
 (`fields.Settings`), and `keras_avae.cli` generates each command's flags,
 their types, ranges and `--help` from the same fields. A run's config.json
