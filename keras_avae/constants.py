@@ -120,3 +120,9 @@ LEARNING_CURVE_ATTACK_STEPS = 20
 LEARNING_CURVE_RESTARTS = 1
 """The learning curve's lighter attack on its checkpoints: PGD 20 steps x 1 start per loss (the last
 checkpoint is also evaluated with the full protocol)."""
+
+DISTRIBUTE_STRATEGIES = ("none", "mirrored", "multi-worker")
+"""`keras_avae.distribute.STRATEGIES`: the values of `--distribute`."""
+
+CLUSTERS = ("tf-config", "slurm")
+"""`keras_avae.distribute.CLUSTERS`: how a multi-worker job finds its workers (`--cluster`)."""

@@ -472,8 +472,18 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     def __init__(self, backup_dir, delete_checkpoint=True):
         super().__init__(os.fsdecode(backup_dir), save_freq="epoch", delete_checkpoint=delete_checkpoint)
 
-    def _metadata(self):
-        path = self._training_metadata_path
+    @property
+    def restore_dir(self):
+        """Where the backup is restored from: `backup_dir`, or on a worker other than the chief of a
+        multi-worker job the chief's `backup_dir` (`keras_avae.distribute.run_directory`): only the
+        chief's backup is kept, every worker restores it, and the others write theirs into their
+        temporary run directory."""
+        from keras_avae import distribute
+
+        return distribute.chief_path(self.backup_dir)
+
+    def _metadata(self, folder=None):
+        path = os.path.join(folder, os.path.basename(self._training_metadata_path)) if folder else self._training_metadata_path
         if not os.path.isfile(path):
             return None
         with open(path, encoding="utf-8") as file:
@@ -486,14 +496,14 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         self._load_model()
 
     def _load_model(self):
-        metadata = self._metadata()
+        metadata = self._metadata(self.restore_dir)
         if metadata is None:
             return
         if not self.model.built:
             raise ValueError(f"The model must be built before `fit` to restore the backup in {self.backup_dir}.")
         if self.model.optimizer is not None and not self.model.optimizer.built:
             self.model.optimizer.build(self.model.trainable_variables)
-        self.model.load_weights(os.path.join(self.backup_dir, metadata["weights"]))
+        self.model.load_weights(os.path.join(self.restore_dir, metadata["weights"]))
         self.model._initial_epoch = int(metadata["epoch"])
 
     def _save_model(self):

@@ -31,7 +31,7 @@ import os
 import time
 from pathlib import Path
 
-from keras_avae import architectures, figures, files
+from keras_avae import architectures, distribute, figures, files
 from keras_avae.datasets.celeba import (
     CELEBA_DIR_ENV_VAR,
     celeba,
@@ -202,11 +202,10 @@ def reproduce(overrides=None):
     settings = CelebASettings.from_dict(overrides)
     settings = settings.filled(settings.preset, "celeba")
     rows = rows_for(settings)
-    out = Path(settings.output_folder())
-    settings = settings.replace(rows=tuple(row["label"] for row in rows), out=os.fspath(out))
-    base = run_config(settings, arch="celeba", robustness=True, figures=False)
-    with files.locked(out):
-        return _reproduce(settings, rows, base, out, start)
+    settings = settings.replace(rows=tuple(row["label"] for row in rows), out=settings.output_folder())
+    with distribute.command(settings) as settings, files.locked(settings.out):  # worker 0 writes out
+        base = run_config(settings, arch="celeba", robustness=True, figures=False)
+        return _reproduce(settings, rows, base, Path(settings.out), start)
 
 
 def _reproduce(settings, rows, base, out, start):

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import keras
 
-from keras_avae import architectures, files
+from keras_avae import architectures, distribute, files
 from keras_avae.evaluation import checks as checks_lib
 from keras_avae.evaluation import encoders, report, robustness
 from keras_avae.datasets.color_mnist import (
@@ -223,9 +223,8 @@ def train(overrides=None):
         `accuracy` (robust, task -> radius -> accuracy), `fid`, `fid_extractor`.
     """
     config = TrainSettings.from_dict(overrides).resolved()
-    out = Path(config.out)
-    with files.locked(out):
-        return _train(config, out)
+    with distribute.command(config) as config, files.locked(config.out):  # worker 0 writes config.out
+        return _train(config, Path(config.out))
 
 
 def check_run_directory(out, overwrite, resume=False):
@@ -235,10 +234,11 @@ def check_run_directory(out, overwrite, resume=False):
     Raises:
         FileExistsError: with what is there and which flag to pass.
     """
-    out = Path(out)
+    out = Path(distribute.chief_path(out))  # every worker checks the chief's folder; the chief deletes
     backup = out / BACKUP_FOLDER
     if overwrite:
-        shutil.rmtree(backup, ignore_errors=True)
+        if distribute.is_chief():
+            shutil.rmtree(backup, ignore_errors=True)
         return
     if (out / "metrics.json").is_file():
         raise FileExistsError(
@@ -340,9 +340,8 @@ def evaluate(overrides=None):
         `robustness` the checks and per-example records.
     """
     config = EvaluateSettings.from_dict(overrides).resolved()
-    out = Path(config.out)
-    with files.locked(out):
-        return _evaluate(config, out)
+    with distribute.command(config) as config, files.locked(config.out):  # worker 0 writes config.out
+        return _evaluate(config, Path(config.out))
 
 
 def _evaluate(config, out):
@@ -370,7 +369,7 @@ def _evaluate(config, out):
         fid_scorer = None
         encoder = encoders.as_encoder(model, config.data_range)
         encoders.check_encoder(encoder, test_data[0][:2], name=source)  # before the probes and attacks
-        results = evaluator.evaluate(encoder)
+        results = run.attack(evaluator, encoder, evaluator.train_probes(encoder))
         evaluation = {
             "accuracy": report.accuracy_to_json(results),
             "robustness": report.to_document(results),
@@ -417,7 +416,7 @@ def _evaluate(config, out):
     if config.figures and is_model:
         metrics["figures"] = run_directory.run_figures(out / "figures", model, model_name, test_data[0], metrics["accuracy"])
     run_directory.write_run(out, config.record(), metrics, data_path)
-    if config.json:
+    if config.json and distribute.is_chief():
         document = {
             **metrics["robustness"],
             "model": model_name,

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import keras
 
-from keras_avae import figures, files
+from keras_avae import distribute, figures, files
 from keras_avae.experiments import color_mnist, registry, run, run_directory, scale, table1
 from keras_avae.experiments.settings import LearningCurveSettings
 
@@ -93,9 +93,14 @@ def reproduce(overrides=None):
         `train_seconds`, `figures` and `markdown`.
     """
     config = LearningCurveSettings.from_dict(overrides).resolved()
-    out = Path(config.out)
-    with files.locked(out):
-        return _reproduce(config, out)
+    with distribute.command(config) as config, files.locked(config.out):  # worker 0 writes config.out
+        return _reproduce(config, Path(config.out))
+
+
+def _shared(path):
+    """The chief's copy of `path`: every worker decides what is done from the chief's folder, so all
+    train and evaluate the same epochs (the chief's `path` itself on the chief or one process)."""
+    return Path(distribute.chief_path(path))
 
 
 def _reproduce(config, out):
@@ -108,9 +113,9 @@ def _reproduce(config, out):
     epochs = config.curve_epochs()
     label = label_of(config)
     for epoch in epochs:  # checkpoints an interruption left unevaluated
-        if checkpoint_path(out, epoch).is_file():
+        if _shared(checkpoint_path(out, epoch)).is_file():
             evaluate_point(config, data, out, epoch, per_epoch)
-    if not checkpoint_path(out, config.epochs).is_file():
+    if not _shared(checkpoint_path(out, config.epochs)).is_file():
         _train(config, data, out, epochs, per_epoch)
     evaluate_point(config, data, out, config.epochs, per_epoch, final=True)
     shutil.rmtree(out / BACKUP, ignore_errors=True)  # the last checkpoint holds the trained model
@@ -134,7 +139,7 @@ def label_of(config):
 
 def _prepare_folder(config, out):
     """Refuses an existing curve unless `resume` (with the same settings) or `overwrite`; writes config.json."""
-    stored = out / "config.json"
+    stored = _shared(out / "config.json")
     if config.overwrite:
         for name in (CHECKPOINTS, POINTS, BACKUP):
             shutil.rmtree(out / name, ignore_errors=True)
@@ -148,7 +153,7 @@ def _prepare_folder(config, out):
             )
         run.refuse_changed_settings(json.loads(stored.read_text())["settings"], config, out)
         return
-    run_directory.write_json(stored, {"settings": config.record(), "environment": run_directory.environment()})
+    run_directory.write_json(out / "config.json", {"settings": config.record(), "environment": run_directory.environment()})
 
 
 class _EpochCheckpoints(keras.callbacks.Callback):
@@ -193,8 +198,9 @@ class _EvaluateCheckpoints(keras.callbacks.Callback):
 
 def _train(config, data, out, epochs, per_epoch):
     keras.utils.set_random_seed(config.seed)
-    model = registry.model_from_config(config, color_mnist.networks, tuple(data["test_data"][0].shape[1:]))
-    registry.compile_model(model, config.learning_rate, config.jit_compile)
+    with distribute.strategy_of(config).scope():  # the model's variables on every replica
+        model = registry.model_from_config(config, color_mnist.networks, tuple(data["test_data"][0].shape[1:]))
+        registry.compile_model(model, config.learning_rate, config.jit_compile)
     if config.verbose:
         print(
             f"Training {label_of(config)} / {config.arch}: {config.epochs} epochs of {per_epoch} steps; "
@@ -217,10 +223,11 @@ def evaluate_point(config, data, out, epoch, per_epoch, final=False):
     """Evaluates the checkpoint of `epoch` (the curve's attack, or the full evaluation if `final`) and
     writes its point, unless it is written already. Returns the point."""
     path = point_path(out, FINAL if final else point_name(epoch))
-    if path.is_file():
-        return json.loads(path.read_text())
+    if _shared(path).is_file():
+        return json.loads(_shared(path).read_text())
     settings = config.evaluator_settings() if final else config.curve_evaluator_settings()
-    model = files.load_model(checkpoint_path(out, epoch))
+    checkpoint = checkpoint_path(out, epoch)  # this worker's own, else (resumed) the chief's
+    model = files.load_model(checkpoint if checkpoint.is_file() else _shared(checkpoint))
     evaluator = run.make_evaluator(data["probe_data"], data["test_data"], seed=config.seed, **settings)
     if config.verbose:
         print(

@@ -15,7 +15,7 @@ import os
 import time
 from pathlib import Path
 
-from keras_avae import figures, files
+from keras_avae import distribute, figures, files
 from keras_avae.experiments import color_mnist, run, run_directory, summaries
 from keras_avae.experiments.progress import Progress
 from keras_avae.experiments.settings import run_config
@@ -67,7 +67,8 @@ def run_rows(rows, base, data, networks, out, *, fid_scorer=None, progress=None,
     The time factor of each row is relative to the row labelled "VAE", when that row runs first.
     """
     if not (resume or overwrite):
-        finished = [row["label"] for row in rows if (Path(out) / run_directory.slug(row["label"]) / "metrics.json").is_file()]
+        chief_out = Path(distribute.chief_path(out))
+        finished = [row["label"] for row in rows if (chief_out / run_directory.slug(row["label"]) / "metrics.json").is_file()]
         if finished:
             raise FileExistsError(
                 f"{out} already holds finished runs of {', '.join(finished)}; pass --resume to reuse them "
@@ -118,9 +119,9 @@ def reproduce_rows(settings, rows, render, summarize=row_summary, draw=None, **f
         The document `run_directory.write_document` wrote to `<STEM>.md` / `<STEM>.json`.
     """
     start = time.perf_counter()
-    out = Path(settings.output_folder())
-    settings = settings.replace(out=os.fspath(out))
-    with files.locked(out):
+    settings = settings.replace(out=settings.output_folder())
+    with distribute.command(settings) as settings, files.locked(settings.out):  # worker 0 writes out
+        out = Path(settings.out)
         runs, test_data, document = run_architectures(settings, rows, out)
         tables, figure_paths = {}, {}
         for arch, (models, results) in runs.items():

@@ -19,7 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_avae import files
+from keras_avae import distribute, files
 from keras_avae.evaluation import probes as probes_lib
 from keras_avae.evaluation import reconstruction_errors, report, representation_sensitivity, robustness
 from keras_avae.experiments import registry
@@ -29,9 +29,10 @@ from keras_avae.experiments.settings import EVALUATION_SETTINGS
 from keras_avae.experiments.step_timer import StepTimer
 from keras_avae.models import AVAESelfSupervised
 
-IGNORED_ON_RESUME = ("verbose", "out")
-"""Settings that do not change a run's result (how much it prints; where its folder is, which may have
-been moved): a finished run is reused, and an interrupted one resumed, whatever they were."""
+IGNORED_ON_RESUME = ("verbose", "out", "distribute", "cluster")
+"""Settings that do not change what a run computes (how much it prints; where its folder is, which may
+have been moved; on how many devices or workers it runs): a finished run is reused, and an interrupted
+one resumed, whatever they were."""
 
 SETTINGS_RECORD = "config.json"
 """The file in a run's backup folder holding the settings the run began with (`record_settings`), which
@@ -180,7 +181,7 @@ def evaluate_model(model, test_data, evaluator, *, robust=True, fid_scorer=None)
         "fid": None,
     }
     if robust:
-        results = evaluator.evaluate_with_probes(model, probes)
+        results = attack(evaluator, model, probes)
         metrics["accuracy"] = report.accuracy_to_json(results)
         metrics["robustness"] = report.to_document(results)
         x_attacked, attacked_labels = evaluator.test_data
@@ -196,6 +197,16 @@ def evaluate_model(model, test_data, evaluator, *, robust=True, fid_scorer=None)
         metrics["fid"] = fid_scorer(model)
     metrics["evaluation_seconds"] = time.perf_counter() - start
     return metrics
+
+
+def attack(evaluator, encoder, probes):
+    """`evaluator.evaluate_with_probes`, or on several workers its sharded form (each attacks its
+    share of the test images: `keras_avae.evaluation.sharded`)."""
+    if distribute.is_multi_worker():
+        from keras_avae.evaluation import sharded
+
+        return sharded.evaluate_with_probes(evaluator, encoder, probes)
+    return evaluator.evaluate_with_probes(encoder, probes)
 
 
 def actual_sizes(config, data):
@@ -245,8 +256,9 @@ def run_one(
     label = label or registry.DISPLAY_NAMES[name]
     keras.utils.set_random_seed(config.seed)
     x_test, _ = data["test_data"]
-    model = registry.model_from_config(config, networks, tuple(x_test.shape[1:]), pretrained)
-    registry.compile_model(model, config.learning_rate, config.jit_compile)
+    with distribute.strategy_of(config).scope():  # the model's variables on every replica
+        model = registry.model_from_config(config, networks, tuple(x_test.shape[1:]), pretrained)
+        registry.compile_model(model, config.learning_rate, config.jit_compile)
     if backup_dir is not None:
         record_settings(backup_dir, config)
     evaluator = make_evaluator(
@@ -329,7 +341,7 @@ def load_finished(config):
     the attack ensemble), so its model is reused and its evaluation is run again. A setting that a
     finished run's config.json lacks (written by an older version) counts as its default.
     """
-    out = Path(config.out)
+    out = Path(distribute.chief_path(config.out))  # a finished run is read from the chief's folder
     if not (out / "metrics.json").is_file() or not (out / "model.keras").is_file():
         return None
     metrics = json.loads((out / "metrics.json").read_text())

@@ -10,7 +10,7 @@
     LearningCurveSettings   `keras-avae reproduce learning-curve` (one model, checkpoints evaluated)
 
 The classes are built from mixins that hold the settings several commands
-share (`scale.Budget`, `Hyperparameters`, `Choices`, `Evaluation`, `FID`,
+share (`scale.Budget`, `Hyperparameters`, `Choices`, `Evaluation`, `FID`, `Distribution`,
 `Output`, `Training`). Every field is checked when an instance is made
 (`fields.Settings`), and `keras_avae.cli` generates each command's flags,
 their types, ranges and `--help` from the same fields. A run's config.json
@@ -199,6 +199,23 @@ class Output(Settings):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class Distribution(Settings):
+    """How a command spreads over devices and workers (`keras_avae.distribute`)."""
+
+    distribute: str = setting(
+        "none", "none: one device; mirrored: every GPU of this machine (MirroredStrategy); multi-worker: "
+        "every device of several processes or machines (MultiWorkerMirroredStrategy; start the same command "
+        "on each worker, worker 0 writes --out). Training is synchronous over the global --batch-size and the "
+        "evaluation attacks split the test images", one_of(constants.DISTRIBUTE_STRATEGIES), group=RUN,
+    )
+    cluster: str = setting(
+        "tf-config", "for --distribute multi-worker: where the workers are listed, the TF_CONFIG environment "
+        "variable (tf-config; Kubernetes and most launchers set it) or Slurm's (slurm, SlurmClusterResolver: "
+        "start each worker with srun)", one_of(constants.CLUSTERS), group=RUN,
+    )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Training(Settings):
     """How training runs."""
 
@@ -235,7 +252,7 @@ class Scaled(Settings):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class RunConfig(Budget, Hyperparameters, Choices, Evaluation, FID, Output, Training):
+class RunConfig(Budget, Hyperparameters, Choices, Evaluation, FID, Output, Training, Distribution):
     """The settings of one run (`keras_avae.experiments.run.run_one`); config.json records them.
 
     The budget fields left None come from the scale (`Budget.filled`).
@@ -387,7 +404,7 @@ class LearningCurveSettings(TrainSettings):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class EvaluateSettings(Evaluation, FID, Output):
+class EvaluateSettings(Evaluation, FID, Output, Distribution):
     """`keras-avae evaluate`: a saved keras_avae model (`model_path`) or any saved encoder (`encoder`).
 
     Defaults: probes on 10,000 training images, 2,000 test images attacked by the ensemble with
@@ -459,7 +476,7 @@ class EvaluateSettings(Evaluation, FID, Output):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class Reproduction(Budget, Hyperparameters, Evaluation, FID, Output, Training, Scaled):
+class Reproduction(Budget, Hyperparameters, Evaluation, FID, Output, Training, Distribution, Scaled):
     """What every `keras-avae reproduce` command has: many runs into one folder."""
 
     HIDDEN: ClassVar[tuple] = ("probe_train_size", "image_size")

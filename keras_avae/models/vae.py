@@ -4,7 +4,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from keras_avae import distributions, objectives
+from keras_avae import distribute, distributions, objectives
 from keras_avae.models import networks
 from keras_avae.models.compilation import Compilation
 from keras_avae.models.inputs import BatchCheck, CheckedInputs
@@ -229,7 +229,8 @@ class VAE(CheckedInputs, Compilation, Saving, keras.Model):
     def _update_trackers(self, terms):
         for name, tracker in self._trackers.items():
             tracker.update_state(terms[name])
-        return {name: tracker.result() for name, tracker in self._trackers.items()}
+        # Keras 3 cannot average scalar logs across workers (tensorflow#72388): `reducible_logs`.
+        return distribute.reducible_logs({name: tracker.result() for name, tracker in self._trackers.items()})
 
     def _step_inputs(self, data, what="training data"):
         """The images of a step's batch, refusing other structures (at trace time).
