@@ -393,12 +393,24 @@ def _run_main(args, level_set_here):
         resume = " (run it again with --resume to continue from the last finished epoch)" if args.command == "train" else ""
         print(f"{PROG}: interrupted{resume}", file=sys.stderr)
         return 130
-    except USER_ERRORS as error:
-        if args.debug:
+    except Exception as error:
+        if args.debug or not (isinstance(error, USER_ERRORS) or is_worker_failure(error)):
             raise
         print(f"{PROG}: error: {error_line(error)}", file=sys.stderr)
         return 1
     return 0
+
+
+WORKER_FAILURES = ("UnavailableError", "DeadlineExceededError", "AbortedError")
+"""TensorFlow's errors (`tf.errors`) when a worker of a multi-worker job stops or cannot be reached:
+the others fail with one of these, which names the worker (a fault, not a bug: one line, status 1;
+`--resume` continues the run)."""
+
+
+def is_worker_failure(error):
+    """Whether `error` is a TensorFlow error of a lost worker (`WORKER_FAILURES`), told by name so this
+    module imports no TensorFlow."""
+    return type(error).__module__.startswith("tensorflow") and type(error).__name__ in WORKER_FAILURES
 
 
 if __name__ == "__main__":

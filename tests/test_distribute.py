@@ -267,7 +267,8 @@ def test_cli_on_two_workers_writes_on_the_chief_and_resumes_after_a_kill(tmp_pat
     finally:
         finish(processes, timeout=1)
     assert json.loads(metadata.read_text())["epoch"] == 1
-    assert code != 0 and waited < 170, f"worker 0 after worker 1 died: code {code}, {waited:.0f} s"
+    assert code == 1 and waited < 170, f"worker 0 after worker 1 died: code {code}, {waited:.0f} s, {stderr[-2000:]}"
+    assert stderr.strip().splitlines()[-1].startswith("keras-avae: error: "), stderr[-2000:]  # one line, no traceback
     for code, stderr in finish(start_cli([*argv, "--out", str(killed), "--resume"], tmp_path)):
         assert code == 0, stderr[-3000:]
     assert not (killed / "backup").exists()
@@ -364,3 +365,14 @@ def test_cli_worker_alone_fails_naming_the_missing_worker(tmp_path):
     assert f"keras-avae: error: Cannot reach the worker(s) {missing} within 3 s" in result.stderr
     assert time.monotonic() - start < 60
     assert not (tmp_path / "run").exists()
+
+
+def test_a_lost_worker_is_a_fault_not_a_bug():
+    import tensorflow as tf
+
+    from keras_avae import cli
+
+    assert cli.is_worker_failure(tf.errors.UnavailableError(None, None, "Task /job:worker/replica:0/task:1 unreachable"))
+    assert cli.is_worker_failure(tf.errors.DeadlineExceededError(None, None, "timed out"))
+    assert not cli.is_worker_failure(tf.errors.InvalidArgumentError(None, None, "a bug"))
+    assert not cli.is_worker_failure(RuntimeError("UnavailableError"))
