@@ -28,10 +28,10 @@ def test_changed_settings_names_old_and_new_values():
     assert changed == {"rho": (0.975, 0.5), "epochs": (4, 6), "epsilons": ([0.0, 0.1, 0.2], [0.0, 0.3])}
 
 
-def test_how_much_a_run_prints_and_where_its_folder_is_do_not_count():
+def test_how_much_a_run_prints_where_its_folder_is_and_how_it_is_distributed_do_not_count():
     stored = json.loads(json.dumps(BASE.record()))
-    assert run.changed_settings(stored, BASE.replace(verbose=0, out="elsewhere")) == {}
-    assert set(run.IGNORED_ON_RESUME) == {"verbose", "out"}
+    assert run.changed_settings(stored, BASE.replace(verbose=0, out="elsewhere", distribute="mirrored")) == {}
+    assert set(run.IGNORED_ON_RESUME) == {"verbose", "out", "distribute", "cluster"}
 
 
 def test_a_setting_an_older_record_lacks_counts_as_its_default():
