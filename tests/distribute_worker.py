@@ -25,9 +25,9 @@ tf.config.threading.set_intra_op_parallelism_threads(1)
 
 import keras_avae  # noqa: E402
 from keras_avae import distribute  # noqa: E402
+from tiny_networks import IMAGE_SHAPE, tiny_networks  # noqa: E402  (this folder: the script's own)
 
 LOG_VAR_BIAS = -40.0  # posterior std exp(-20): below float32 resolution; -60 overflows SE's coupling
-IMAGE_SHAPE, LATENT_DIM = (4, 4, 1), 2
 GLOBAL_BATCH = 16
 NUM_IMAGES = 2 * GLOBAL_BATCH
 
@@ -40,18 +40,7 @@ MODELS = {
 
 def networks():
     keras.utils.set_random_seed(0)  # the same initial weights in every process
-    inputs = keras.Input(IMAGE_SHAPE)
-    hidden = keras.layers.Dense(8, activation="tanh")(keras.layers.Flatten()(inputs))
-    z_mean = keras.layers.Dense(LATENT_DIM)(hidden)
-    z_log_var = keras.layers.Dense(
-        LATENT_DIM, kernel_initializer="zeros", bias_initializer=keras.initializers.Constant(LOG_VAR_BIAS)
-    )(hidden)
-    encoder = keras.Model(inputs, [z_mean, z_log_var])
-    decoder = keras.Sequential(
-        [keras.Input((LATENT_DIM,)), keras.layers.Dense(int(np.prod(IMAGE_SHAPE)), activation="sigmoid"),
-         keras.layers.Reshape(IMAGE_SHAPE)]
-    )
-    return encoder, decoder
+    return tiny_networks(LOG_VAR_BIAS)
 
 
 def images():

@@ -46,18 +46,7 @@ def run_workers(args, num_workers=2, timeout=WORKER_TIMEOUT, **extra):
         )
         for index, config in enumerate(configs)
     ]
-    deadline = time.monotonic() + timeout
-    done = []
-    try:
-        for process in processes:
-            stdout, stderr = process.communicate(timeout=max(1.0, deadline - time.monotonic()))
-            done.append(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr))
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-    return done
+    return _communicate(processes, timeout)
 
 
 def _check(done):
@@ -203,18 +192,23 @@ def start_cli(argv, tmp_path, num_workers=2, code=None):
 
 def finish(processes, timeout=WORKER_TIMEOUT):
     """Waits for `processes` (killing them after `timeout` s); returns their return codes and stderr."""
+    return [(process.returncode, process.stderr) for process in _communicate(processes, timeout)]
+
+
+def _communicate(processes, timeout):
+    """Each process's `CompletedProcess`, all of them killed once `timeout` s have passed."""
     deadline = time.monotonic() + timeout
-    results = []
+    done = []
     try:
         for process in processes:
-            _, stderr = process.communicate(timeout=max(1.0, deadline - time.monotonic()))
-            results.append((process.returncode, stderr))
+            stdout, stderr = process.communicate(timeout=max(1.0, deadline - time.monotonic()))
+            done.append(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr))
     finally:
         for process in processes:
             if process.poll() is None:
                 process.kill()
                 process.wait()
-    return results
+    return done
 
 
 def _weights(path):

@@ -15,26 +15,16 @@ import tensorflow as tf
 
 import keras_avae
 from conftest import RERUN_IF_THE_WORKER_CRASHES
+from tiny_networks import IMAGE_SHAPE, tiny_networks
 
 pytestmark = RERUN_IF_THE_WORKER_CRASHES
 
 LOG_VAR_BIAS = -60.0
-IMAGE_SHAPE, LATENT_DIM = (4, 4, 1), 2
 GLOBAL_BATCH = 16
 
 
 def _networks():
-    inputs = keras.Input(IMAGE_SHAPE)
-    hidden = keras.layers.Dense(8, activation="tanh")(keras.layers.Flatten()(inputs))
-    z_mean = keras.layers.Dense(LATENT_DIM)(hidden)
-    z_log_var = keras.layers.Dense(
-        LATENT_DIM, kernel_initializer="zeros", bias_initializer=keras.initializers.Constant(LOG_VAR_BIAS)
-    )(hidden)
-    encoder = keras.Model(inputs, [z_mean, z_log_var])
-    decoder = keras.Sequential(
-        [keras.Input((LATENT_DIM,)), keras.layers.Dense(int(np.prod(IMAGE_SHAPE)), activation="sigmoid"), keras.layers.Reshape(IMAGE_SHAPE)]
-    )
-    return encoder, decoder
+    return tiny_networks(LOG_VAR_BIAS)
 
 
 def _train(model_class, images, weights, strategy):

@@ -152,15 +152,21 @@ def _check_radii(value, name):
 RADII = Kind(check=_check_radii, metavar="E1,E2,...", expects="comma-separated finite numbers >= 0")
 
 
-def _check_rhos(value, name):
+def _sorted_numbers(value, name, convert, expects):
+    """The distinct items of a list or comma-separated string, each through `convert(item, name)`,
+    sorted; a ValueError saying `expects` if there are none or one fails."""
     items = _items(value) if isinstance(value, (str, list, tuple)) else None
     try:
-        rhos = sorted({validation.check_rho(float(item), name) for item in items}) if items else []
+        numbers = sorted({convert(item, name) for item in items}) if items else []
     except (TypeError, ValueError):
-        rhos = []
-    if not rhos:
-        raise ValueError(f"`{name}` must be numbers in (-1, 1). Received: {name}={value!r}")
-    return tuple(rhos)
+        numbers = []
+    if not numbers:
+        raise ValueError(f"`{name}` must be {expects}. Received: {name}={value!r}")
+    return tuple(numbers)
+
+
+def _check_rhos(value, name):
+    return _sorted_numbers(value, name, lambda item, name: validation.check_rho(float(item), name), "numbers in (-1, 1)")
 
 
 RHOS = Kind(check=_check_rhos, metavar="R1,R2,...", expects="comma-separated numbers in (-1, 1)")
@@ -193,15 +199,10 @@ EPOCHS = dataclasses.replace(POSITIVE_INT, check=_check_epochs)
 
 def _check_epoch_list(value, name):
     """Distinct epochs, integers >= 1, sorted."""
-    items = _items(value) if isinstance(value, (str, list, tuple)) else None
-    try:
-        epochs = sorted({validation.check_integer(int(item) if isinstance(item, str) else item, name, minimum=1)
-                         for item in items}) if items else []
-    except (TypeError, ValueError):
-        epochs = []
-    if not epochs:
-        raise ValueError(f"`{name}` must be integers >= 1 (epochs). Received: {name}={value!r}")
-    return tuple(epochs)
+    return _sorted_numbers(
+        value, name, lambda item, name: validation.check_integer(int(item) if isinstance(item, str) else item, name, minimum=1),
+        "integers >= 1 (epochs)",
+    )
 
 
 EPOCH_LIST = Kind(check=_check_epoch_list, metavar="E1,E2,...", expects="comma-separated integers >= 1")
