@@ -29,6 +29,7 @@ Usage:
 
 import argparse
 import json
+import math
 import statistics
 import subprocess
 import sys
@@ -39,6 +40,7 @@ import tensorflow as tf
 from train_step import ARCHITECTURES, EpochTimer, environment, make_dataset
 
 import keras_avae
+from keras_avae.models.compilation import DEFAULT_STEPS_PER_EXECUTION
 
 LATENT_DIM = 64
 LEARNING_RATE = 1e-4
@@ -96,7 +98,9 @@ class Runner:
 
 def measure(runners, steps, repeats):
     for runner in runners:
-        runner.run(2)  # trace and compile
+        # Trace and compile, with the steps per execution the timed runs get: the library's default,
+        # lowered to its greatest common divisor with `steps_per_epoch` (`Compilation._steps_per_execution_for`).
+        runner.run(math.gcd(DEFAULT_STEPS_PER_EXECUTION, steps))
     for repeat in range(repeats):
         order = runners[repeat % len(runners):] + runners[: repeat % len(runners)]
         for runner in order:

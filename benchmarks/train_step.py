@@ -9,9 +9,11 @@ times one training step (batch 64, Adam 1e-4) in these configurations:
                      `model.fit`, as a user would call it. On a CPU-only machine the
                      library resolves `jit_compile="auto"` per model (`VAE.compile`):
                      XLA for the MLP, none for the conv net (Keras' own "auto" turns
-                     XLA off for both there).
-    fit_graph        `compile(..., jit_compile=False)`: the plain graph step, which was
-                     `fit`'s on a CPU before the per-model "auto".
+                     XLA off for both there); it runs the library's
+                     `DEFAULT_STEPS_PER_EXECUTION` steps per execution.
+    fit_graph        `compile(..., jit_compile=False, steps_per_execution=1)`: the plain
+                     graph step, which was `fit`'s on a CPU before the per-model "auto".
+                     This and the rows below but `fit_xla_spe` run one step per execution.
     fit_xla          the same with `compile(..., jit_compile=True)`.
     fit_xla_spe      `jit_compile=True` and `steps_per_execution=N` (`--steps-per-execution`).
     fit_xla_nocheck  diagnostic: `fit_xla` through `keras.Model.fit`, skipping the
@@ -68,6 +70,7 @@ Usage:
 import argparse
 import dataclasses
 import json
+import math
 import os
 import platform
 import statistics
@@ -82,6 +85,7 @@ import tensorflow as tf  # noqa: E402
 
 import keras_avae  # noqa: E402
 from keras_avae import objectives  # noqa: E402
+from keras_avae.models.compilation import DEFAULT_STEPS_PER_EXECUTION  # noqa: E402
 
 IMAGE_SHAPE = (28, 28, 3)
 LATENT_DIM = 64
@@ -124,13 +128,15 @@ class Config:
     hand_written: bool
     jit_compile: object = "auto"
     uses_steps_per_execution: bool = False
+    # The library's default steps per execution (`compile` without the argument) instead of 1.
+    default_steps_per_execution: bool = False
     input_check: bool = True
     # Architectures it runs on when `--configs` is not given; None for all.
     default_archs: tuple = None
 
 
 CONFIGS = (
-    Config("fit", hand_written=False),
+    Config("fit", hand_written=False, default_steps_per_execution=True),
     Config("fit_graph", hand_written=False, jit_compile=False),
     Config("fit_xla", hand_written=False, jit_compile=True),
     Config("fit_xla_spe", hand_written=False, jit_compile=True, uses_steps_per_execution=True),
@@ -198,10 +204,10 @@ class FitRunner:
         compile_kwargs = {"optimizer": keras.optimizers.Adam(LEARNING_RATE)}
         if config.jit_compile != "auto":
             compile_kwargs["jit_compile"] = config.jit_compile
-        self.steps_per_execution = steps_per_execution if config.uses_steps_per_execution else 1
-        if self.steps_per_execution != 1:
-            compile_kwargs["steps_per_execution"] = self.steps_per_execution
+        if not config.default_steps_per_execution:
+            compile_kwargs["steps_per_execution"] = steps_per_execution if config.uses_steps_per_execution else 1
         self.model.compile(**compile_kwargs)
+        self.steps_per_execution = self.model.steps_per_execution
         self.jit_compile = bool(self.model.jit_compile)
         self.dataset = dataset
         # `keras.Model.fit` is the Keras loop without `VAE.fit`'s per-batch input check.
@@ -337,9 +343,12 @@ def configs_for(args, arch):
 def timed_steps(args, arch):
     """Steps per repeat, the same for every configuration: a whole number of executions."""
     steps = args.steps or DEFAULT_STEPS[arch]
+    multiple = 1
     if any(config.uses_steps_per_execution for config in configs_for(args, arch)):
-        steps = round_up(steps, args.steps_per_execution)
-    return steps
+        multiple = math.lcm(multiple, args.steps_per_execution)
+    if any(config.default_steps_per_execution for config in configs_for(args, arch)):
+        multiple = math.lcm(multiple, DEFAULT_STEPS_PER_EXECUTION)
+    return round_up(steps, multiple)
 
 
 def make_cases(args, dataset):

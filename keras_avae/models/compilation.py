@@ -2,9 +2,11 @@
 
 `Compilation` is a mixin of `VAE` (and so of every model): its `compile` refuses a Keras loss or
 metric (the models report their own terms) and resolves `jit_compile="auto"` per model
-(`resolve_jit_compile`); a loaded model is compiled again as it was saved (`compile_from_config`).
+(`resolve_jit_compile`), runs `DEFAULT_STEPS_PER_EXECUTION` training steps per call of the step
+function unless told otherwise; a loaded model is compiled again as it was saved (`compile_from_config`).
 """
 
+import math
 import warnings
 
 import keras
@@ -56,6 +58,18 @@ def supports_xla(model):
     return all(getattr(layer, "supports_jit", True) for layer in sublayers(model))
 
 
+DEFAULT_STEPS_PER_EXECUTION = 10
+"""The `steps_per_execution` of `compile` when none is passed: training steps run per call of the
+step function, inside one `tf.function` loop. Keras' `fit` spends a fixed Python and callback cost
+per call, which a step of an MLP-sized model on a CPU does not amortise; ten steps per call recover
+most of it (benchmarks/train_step.py, `fit_xla_spe`; see the speed page), while the progress bar
+and per-batch callbacks still hear from `fit` every ten steps. Per-epoch behaviour (`History`,
+`BackupAndRestore`, epoch callbacks, the last partial execution of an epoch) is unchanged. Under a
+`tf.distribute` strategy the default is 1: Keras 3.15's multi-step loop fails under
+`MirroredStrategy` with TensorFlow 2.21 ("You must feed a value for placeholder tensor
+'while/cond/Placeholder'"), even for a plain `keras.Sequential`."""
+
+
 class Compilation:
     """`compile` with an optimizer only, and `jit_compile="auto"` resolved per model; a mixin of `keras.Model`.
 
@@ -70,6 +84,7 @@ class Compilation:
         metrics=None,
         weighted_metrics=None,
         jit_compile="auto",
+        steps_per_execution=None,
         **kwargs,
     ):
         """`keras.Model.compile` with an optimizer; `loss` and `metrics` are refused.
@@ -86,6 +101,19 @@ class Compilation:
         to Keras. An explicit `jit_compile=True` or `False` is kept. `model.jit_compile`
         reports the resolved value; a saved model keeps the request (`"auto"` or the
         explicit value), so it is resolved again where it is loaded.
+
+        `steps_per_execution=None` (the default) runs `DEFAULT_STEPS_PER_EXECUTION` steps
+        per call of the step function (one under a `tf.distribute` strategy, `default_steps_per_execution`): every step of every epoch still runs (an epoch
+        whose step count is not a multiple ends with a shorter call), `History`,
+        epoch callbacks and `BackupAndRestore` still act per epoch, but per-batch
+        callbacks (`on_train_batch_begin`/`end`) see only every N-th batch and the
+        progress bar advances N steps at a time. When `fit` is given `steps_per_epoch`
+        (or `validation_steps`, or `evaluate`/`predict` `steps`) that is not a multiple
+        of N, the default becomes their greatest common divisor with N for that call,
+        because Keras would otherwise run whole executions past the requested count on
+        data that repeats. Pass `steps_per_execution=1` for a call per step, or any
+        value, which is kept as given (Keras' behaviour); a saved model keeps the
+        request (None or the value).
         """
         given = {
             "loss": loss,
@@ -106,19 +134,57 @@ class Compilation:
             jit_compile = bool(jit_compile)
         if not (jit_compile == "auto" or isinstance(jit_compile, bool)):
             raise ValueError(f"`jit_compile` must be True, False or 'auto'. Received: jit_compile={jit_compile!r}")
+        default_steps = steps_per_execution is None
+        if default_steps:
+            steps_per_execution = self.default_steps_per_execution()
         resolved = self.resolve_jit_compile(jit_compile, run_eagerly=kwargs.get("run_eagerly", False))
         with warnings.catch_warnings():
             if jit_compile == "auto":  # where Keras' setter turns XLA off, it does so for the user's "auto"
                 warnings.filterwarnings("ignore", message="Model doesn't support `jit_compile=True`")
-            super().compile(optimizer=optimizer, jit_compile=resolved, **kwargs)
+            super().compile(
+                optimizer=optimizer, jit_compile=resolved, steps_per_execution=steps_per_execution, **kwargs
+            )
         self._jit_compile_request = jit_compile
+        self._steps_per_execution_by_default = default_steps
 
     def get_compile_config(self):
-        """Keras' compile config, holding the `jit_compile` requested, so a loaded model resolves it anew."""
+        """Keras' compile config with the `jit_compile` and `steps_per_execution` requested, resolved anew on loading."""
         config = super().get_compile_config()
         if config and hasattr(self, "_jit_compile_request"):
             config["jit_compile"] = self._jit_compile_request
+        if config and getattr(self, "_steps_per_execution_by_default", False):
+            config["steps_per_execution"] = None
         return config
+
+    def _steps_per_execution_for(self, *step_counts):
+        """Sets the default `steps_per_execution` for a call given these step counts (None: not given).
+
+        With the default (`compile` got no `steps_per_execution`), the value becomes the
+        greatest common divisor of `DEFAULT_STEPS_PER_EXECUTION` and the counts, so no
+        execution crosses the end of an epoch: Keras runs a whole execution on data that
+        still has batches (a dataset that repeats), past `steps_per_epoch`. The step
+        functions are traced anew when the value changes. An explicit value is left as it is.
+        """
+        if not getattr(self, "_steps_per_execution_by_default", False):
+            return
+        counts = [
+            int(count)
+            for count in step_counts
+            if isinstance(count, (int, np.integer)) and not isinstance(count, bool) and count > 0
+        ]
+        value = math.gcd(self.default_steps_per_execution(), *counts)
+        if value != self.steps_per_execution:
+            self.steps_per_execution = value
+            self.train_function = self.test_function = self.predict_function = None
+
+    def default_steps_per_execution(self):
+        """What `compile` runs per execution when not told: `DEFAULT_STEPS_PER_EXECUTION`, or 1 under a strategy."""
+        return 1 if self._distributed() else DEFAULT_STEPS_PER_EXECUTION
+
+    def _distributed(self):
+        """Whether a `tf.distribute` strategy holds the model: one it was made under, or one compiling it now."""
+        # `distribute_strategy` is the current strategy for a model made outside any scope.
+        return tf.distribute.has_strategy() or self.distribute_strategy is not tf.distribute.get_strategy()
 
     def resolve_jit_compile(self, jit_compile="auto", run_eagerly=False):
         """What `compile(jit_compile=...)` passes on to Keras: True, False, or "auto" for Keras to resolve.
@@ -129,10 +195,7 @@ class Compilation:
         TPU). On a CPU-only machine it is True when the networks hold no convolution
         layer (`has_convolution`) and XLA supports all their layers (`supports_xla`), else False.
         """
-        # A strategy the model was made under, or one compiling it now (`distribute_strategy` is the
-        # current strategy for a model made outside any scope).
-        distributed = tf.distribute.has_strategy() or self.distribute_strategy is not tf.distribute.get_strategy()
-        if jit_compile != "auto" or run_eagerly or distributed:
+        if jit_compile != "auto" or run_eagerly or self._distributed():
             return jit_compile
         if any(device.device_type != "CPU" for device in tf.config.list_physical_devices()):
             return "auto"

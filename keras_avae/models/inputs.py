@@ -311,6 +311,7 @@ class CheckedInputs:
                 validation_data = self._checked(validation_data, "validation data")
                 if isinstance(validation_data, tf.data.Dataset):
                     _read_through(validation_data, kwargs.get("validation_steps"))
+            self._steps_per_execution_for(kwargs.get("steps_per_epoch"), kwargs.get("validation_steps"))
             return super().fit(x, y, batch_size, *args, validation_data=validation_data, **kwargs)
 
     def evaluate(self, x=None, y=None, batch_size=None, *args, **kwargs):
@@ -321,12 +322,14 @@ class CheckedInputs:
             # tests/models/test_vae.py checks that `fit` still passes it.
             if not kwargs.get("_use_cached_eval_dataset"):
                 x = self._checked(x, "evaluation data")
+                self._steps_per_execution_for(kwargs.get("steps"))
             return super().evaluate(x, y, batch_size, *args, **kwargs)
 
     def predict(self, x, batch_size=None, *args, **kwargs):
         self._check_arguments(batch_size)
         with input_errors_as_value_errors():
             x = self._checked(x, "`x`")
+            self._steps_per_execution_for(kwargs.get("steps"))
             return super().predict(x, batch_size, *args, **kwargs)
 
     def train_on_batch(self, x, y=None, *args, class_weight=None, **kwargs):

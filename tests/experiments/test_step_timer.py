@@ -38,3 +38,14 @@ def test_times_each_step_of_fit():
 def test_bad_skip(skip):
     with pytest.raises(ValueError, match="`skip` must be an integer >= 0"):
         StepTimer(skip=skip)
+
+
+def test_counts_the_steps_of_each_execution():
+    """With several steps per execution the callbacks bracket a call: its steps are counted, the last one cut at the epoch's end."""
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse", steps_per_execution=3)
+    timer = StepTimer(skip=0)
+    x = np.zeros((14, 2), np.float32)  # 7 batches: executions of 3, 3 and 1 steps
+    model.fit(x, x[:, :1], batch_size=2, epochs=2, verbose=0, callbacks=[timer])
+    assert timer.steps == 14 == int(model.optimizer.iterations)
+    assert len(timer.durations) == 6 and timer.seconds_per_step > 0
