@@ -223,8 +223,9 @@ def evaluate_point(config, data, out, epoch, per_epoch, final=False):
     """Evaluates the checkpoint of `epoch` (the curve's attack, or the full evaluation if `final`) and
     writes its point, unless it is written already. Returns the point."""
     path = point_path(out, FINAL if final else point_name(epoch))
-    if _shared(path).is_file():
-        return json.loads(_shared(path).read_text())
+    done = _read_json(_shared(path))
+    if done is not None:
+        return done
     settings = config.evaluator_settings() if final else config.curve_evaluator_settings()
     checkpoint = checkpoint_path(out, epoch)  # this worker's own, else (resumed) the chief's
     model = files.load_model(checkpoint if checkpoint.is_file() else _shared(checkpoint))
@@ -332,7 +333,9 @@ def markdown(document):
     if paper:
         cells = ["paper", f"~{document['paper_steps']}", "Table 1"]
         cells += [_percent(paper["accuracy"].get(task, {}).get(f"{float(radius):g}")) for task in tasks for radius in radii]
-        cells += [f"{paper['test_reconstruction_mse']:.1f}", "-"] + ["-" for task in tasks for radius in radii if float(radius) > 0]
+        # The paper's one MSE column, under both of its readings (as table1.PAPER holds it).
+        cells += [f"{paper['test_reconstruction_mse']:.1f}", f"{paper['test_reconstruction_nll']:.1f}"]
+        cells += ["-" for task in tasks for radius in radii if float(radius) > 0]
         lines.append("| " + " | ".join(cells) + " |")
     if document["trend"]:
         lines += ["", "Between the last two checkpoints (curve attack): " + "; ".join(

@@ -158,3 +158,18 @@ def test_evaluating_alongside_leaves_the_trained_model_as_without_it(tmp_path):
     )
     for evaluated, plain in zip(alongside, alone, strict=True):
         np.testing.assert_array_equal(evaluated, plain)
+
+
+def test_the_markdown_puts_the_papers_row_under_both_mse_readings():
+    point = {
+        "epoch": 1, "steps": 938, "attack": {"attacks": "pgd", "attack_steps": 20, "restarts": 1},
+        "num_attacked": 10, "accuracy": {"digit": {"0": 0.9, "0.1": 0.5}}, "test_reconstruction_mse": 500.0,
+        "test_reconstruction_nll": 1365.0, "shift_ratio": {"0.1": {"digit": 0.3}}, "problems": [],
+    }
+    paper = next(row for row in table1.PAPER if row["label"] == "AVAE")
+    text = learning_curve.markdown({
+        "label": "AVAE", "arch": "conv", "steps_per_epoch": 938, "points": [point], "final": None, "paper": paper,
+        "paper_steps": learning_curve.PAPER_STEPS, "trend": {}, "train_seconds": 60.0,
+    })
+    assert "| 1 | 938 | pgd 20x1 | 90.0 | 50.0 | 500.0 | 1365.0 | 0.30 |" in text
+    assert "| paper | ~93800 | Table 1 | 97.3 | 88.1 | 1371.9 | 1371.9 | - |" in text
