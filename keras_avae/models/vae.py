@@ -8,27 +8,18 @@ from keras_avae import distribute, distributions, objectives
 from keras_avae.models import networks
 from keras_avae.models.compilation import Compilation
 from keras_avae.models.inputs import BatchCheck, CheckedInputs
+from keras_avae.models.sampling import POSTERIOR_SAMPLING, Sampling
 from keras_avae.models.saving import Saving
 from keras_avae.validation import check_choice, check_data_range, check_integer, check_positive, check_seed
-
-POSTERIOR_SAMPLING = ("std", "variance")
-"""How z is drawn from q(z|x) = N(mu, diag(sigma^2)): z = mu + eps * sigma (`"std"`,
-Algorithm 1 lines 5-6 and the bound's KL) or z = mu + eps * sigma^2 (`"variance"`, the
-authors' released code, deepmind-research avae/encoders.py `sample`)."""
 
 EXTRA_PASS_STATISTICS = ("update", "keep")
 """What an extra encoder pass in training (the delusion's, the adversarial input's) does to
 the encoder's BatchNorm moving statistics: `"update"` them, as every training-mode Keras call
 does, or `"keep"` them, using the batch's statistics without moving the running ones."""
 
-RANDOM_ALGORITHM = "philox"
-"""The counter-based generator of the model's stateless noise. Named rather than "auto_select",
-which under XLA on a CPU picks ThreeFry, much slower for image-sized noise such as the sampled
-delusion's (see the speed page). Without XLA "auto_select" is Philox already."""
-
 
 @keras.saving.register_keras_serializable(package="keras_avae")
-class VAE(CheckedInputs, Compilation, Saving, keras.Model):
+class VAE(CheckedInputs, Compilation, Saving, Sampling, keras.Model):
     """Variational autoencoder trained by maximising the ELBO of eq. (2).
 
     The encoder's output parametrises the diagonal Gaussian posterior
@@ -133,7 +124,7 @@ class VAE(CheckedInputs, Compilation, Saving, keras.Model):
         """
         x = self._observed(x)
         z_mean, z_log_var = self.posterior_parameters(x, training)
-        z = self._reparametrise(z_mean, z_log_var)
+        z = self.sample_posterior(z_mean, z_log_var)
         x_mean = self._decode(z, training)
         terms, objective = self._objective_terms(x, x_mean, z_mean, z_log_var)
         for name, term in self._extra_terms(x, z_mean, z_log_var, z, x_mean, training).items():
@@ -182,32 +173,6 @@ class VAE(CheckedInputs, Compilation, Saving, keras.Model):
         else:
             outputs = self.encoder(x, training=training)
         return networks.posterior_parameters(outputs)
-
-    def _replica_seed(self):
-        """The next seed of the model's seed generator, different on each replica."""
-        seed = self.seed_generator.next()
-        replica = tf.distribute.get_replica_context()
-        if replica is not None and replica.num_replicas_in_sync > 1:
-            seed = seed + ops.cast(replica.replica_id_in_sync_group, seed.dtype)
-        return seed
-
-    def _normal_noise(self, shape):
-        """N(0, I) noise from the model's seed generator, different on each replica."""
-        return tf.random.stateless_normal(shape, seed=self._replica_seed(), alg=RANDOM_ALGORITHM)
-
-    def _sample_observation(self, x_mean):
-        """A draw of p(x|z) with mean `x_mean` (eq. 1): g(z) + sqrt(v) eps (Gaussian) or a Bernoulli draw."""
-        if self.likelihood == "gaussian":
-            noise = ops.cast(self._normal_noise(ops.shape(x_mean)), x_mean.dtype)
-            return x_mean + ops.cast(self.obs_var**0.5, x_mean.dtype) * noise
-        uniform = tf.random.stateless_uniform(ops.shape(x_mean), seed=self._replica_seed(), alg=RANDOM_ALGORITHM)
-        return ops.cast(ops.cast(uniform, x_mean.dtype) < x_mean, x_mean.dtype)
-
-    def _reparametrise(self, z_mean, z_log_var):
-        """z = mu + sigma * eps with eps ~ N(0, I), Algorithm 1 lines 5-6 (sigma^2 * eps
-        with `posterior_sampling="variance"`)."""
-        log_scale = 0.5 * z_log_var if self.posterior_sampling == "std" else z_log_var
-        return z_mean + ops.exp(log_scale) * self._normal_noise(ops.shape(z_mean))
 
     def build(self, input_shape):
         """Builds both networks and checks that their shapes fit together (`networks.latent_dim`)."""
