@@ -12,6 +12,9 @@ from keras_avae.models.sampling import POSTERIOR_SAMPLING, Sampling
 from keras_avae.models.saving import Saving
 from keras_avae.validation import check_choice, check_data_range, check_integer, check_positive, check_seed
 
+SETTINGS = ("obs_var", "likelihood", "data_range", "seed", "posterior_sampling")
+"""`VAE`'s arguments besides the networks: saved by `get_config`, carried over by `from_pretrained`."""
+
 EXTRA_PASS_STATISTICS = ("update", "keep")
 """What an extra encoder pass in training (the delusion's, the adversarial input's) does to
 the encoder's BatchNorm moving statistics: `"update"` them, as every training-mode Keras call
@@ -22,26 +25,19 @@ does, or `"keep"` them, using the batch's statistics without moving the running 
 class VAE(CheckedInputs, Compilation, Saving, Sampling, keras.Model):
     """Variational autoencoder trained by maximising the ELBO of eq. (2).
 
-    The encoder's output parametrises the diagonal Gaussian posterior
-    q(z|x) = N(f^mu(x), diag(exp(f^logvar(x)))): either one tensor of width
-    `2 * latent_dim` whose first half is the mean and second half the
-    log-variance, or a pair `(z_mean, z_log_var)`. The log-variance is
-    unconstrained; the standard deviation is `exp(z_log_var / 2)`. The decoder
-    maps z to the mean g(z) of the observation model p(x|z), with the shape of
-    x. The prior is N(0, I) and the latent dimension is read off the encoder.
-
-    `fit` reports, per example and averaged over the epoch: `loss` (the
-    negative of the model's objective), `elbo` (eq. 2, the same bound for every
-    model so they compare), `reconstruction` (<log p(x|z)>, one sample), and
-    `kl` (KL(q(z|x) || p(z))), plus each subclass's extra terms (`terms(x)`
-    returns them per example). `compile` takes an optimizer and refuses `loss`
-    and `metrics`; its `jit_compile="auto"` turns XLA on, on a CPU-only
-    machine, for networks without a convolution layer (`Compilation`). Every
-    input is checked, whatever carries it (`CheckedInputs`): images
-    `(batch, *example_shape)`, finite, inside `data_range`.
+    The encoder parametrises the diagonal Gaussian posterior
+    q(z|x) = N(f^mu(x), diag(exp(f^logvar(x)))), the decoder the mean g(z) of
+    p(x|z); the prior is N(0, I) and the latent dimension is read off the
+    encoder. `fit` reports, averaged over the epoch, `loss` (the negative of
+    the objective), `elbo` (eq. 2, the same bound for every model),
+    `reconstruction` (log p(x|z) at one z) and `kl` (KL(q(z|x) || p(z))), plus
+    each subclass's terms; `terms(x)` returns them per example. `compile`
+    takes an optimizer only (`Compilation`); every input is checked
+    (`CheckedInputs`): images `(batch, *example_shape)`, finite, in `data_range`.
 
     Args:
-        encoder: Keras layer or model, x -> (batch, 2 * latent_dim) or a pair.
+        encoder: Keras layer or model, x -> `(batch, 2 * latent_dim)` (the mean,
+            then the unconstrained log-variance) or a pair `(z_mean, z_log_var)`.
         decoder: Keras layer or model, z -> mean of x, shaped like x.
         obs_var: variance v of the Gaussian likelihood N(x; g(z), v I). The
             default 0.5 is the authors' ColorMNIST setting.
@@ -84,11 +80,7 @@ class VAE(CheckedInputs, Compilation, Saving, Sampling, keras.Model):
         self.encoder = networks.check_network(encoder, "encoder")
         self.decoder = networks.check_network(decoder, "decoder")
         self.obs_var = check_positive(obs_var, "obs_var")
-        if likelihood not in distributions.LIKELIHOODS:
-            raise ValueError(
-                f"`likelihood` must be one of {distributions.LIKELIHOODS}. Received: likelihood={likelihood!r}"
-            )
-        self.likelihood = likelihood
+        self.likelihood = check_choice(likelihood, distributions.LIKELIHOODS, "likelihood")
         self.data_range = check_data_range(data_range)
         self.seed = check_seed(seed, allow_none=True)
         self.posterior_sampling = check_choice(posterior_sampling, POSTERIOR_SAMPLING, "posterior_sampling")
@@ -284,26 +276,15 @@ class VAE(CheckedInputs, Compilation, Saving, Sampling, keras.Model):
             )
         if not model.built:
             raise ValueError("`from_pretrained` needs a built model: fit it or call it on data first.")
-        for key in ("obs_var", "likelihood", "data_range", "seed", "posterior_sampling"):
+        for key in SETTINGS:
             kwargs.setdefault(key, getattr(model, key))
         copy = cls(networks.copy_network(model.encoder), networks.copy_network(model.decoder), **kwargs)
         copy.build((None,) + model.example_shape)
         return copy
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "encoder": keras.saving.serialize_keras_object(self.encoder),
-                "decoder": keras.saving.serialize_keras_object(self.decoder),
-                "obs_var": self.obs_var,
-                "likelihood": self.likelihood,
-                "data_range": self.data_range,
-                "seed": self.seed,
-                "posterior_sampling": self.posterior_sampling,
-            }
-        )
-        return config
+        config = {name: keras.saving.serialize_keras_object(getattr(self, name)) for name in ("encoder", "decoder")}
+        return {**super().get_config(), **config, **{key: getattr(self, key) for key in SETTINGS}}
 
     @classmethod
     def from_config(cls, config):
