@@ -1,15 +1,15 @@
 """The variational autoencoder of eq. (2): the ELBO model every other model extends."""
 
 import keras
-import tensorflow as tf
 from keras import ops
 
-from keras_avae import distribute, distributions, objectives
+from keras_avae import distributions, objectives
 from keras_avae.models import networks
 from keras_avae.models.compilation import Compilation
-from keras_avae.models.inputs import BatchCheck, CheckedInputs
+from keras_avae.models.inputs import CheckedInputs
 from keras_avae.models.sampling import POSTERIOR_SAMPLING, Sampling
 from keras_avae.models.saving import Saving
+from keras_avae.models.steps import Steps
 from keras_avae.validation import check_choice, check_data_range, check_integer, check_positive, check_seed
 
 SETTINGS = ("obs_var", "likelihood", "data_range", "seed", "posterior_sampling")
@@ -22,7 +22,7 @@ does, or `"keep"` them, using the batch's statistics without moving the running 
 
 
 @keras.saving.register_keras_serializable(package="keras_avae")
-class VAE(CheckedInputs, Compilation, Saving, Sampling, keras.Model):
+class VAE(CheckedInputs, Compilation, Saving, Sampling, Steps, keras.Model):
     """Variational autoencoder trained by maximising the ELBO of eq. (2).
 
     The encoder parametrises the diagonal Gaussian posterior
@@ -173,56 +173,9 @@ class VAE(CheckedInputs, Compilation, Saving, Sampling, keras.Model):
         self.input_spec = keras.InputSpec(shape=(None,) + self.example_shape)
         super().build(input_shape)
 
-    # --------------------------------------------------------------- Keras API
-
     def call(self, x, training=False):
         """Reconstructs x through the posterior mean: g(f^mu(x))."""
         return self.decoder(self.posterior_parameters(x, training)[0], training=training)
-
-    @property
-    def metrics(self):
-        return list(self._trackers.values())
-
-    def _update_trackers(self, terms):
-        for name, tracker in self._trackers.items():
-            tracker.update_state(terms[name])
-        # Keras 3 cannot average scalar logs across workers (tensorflow#72388): `reducible_logs`.
-        return distribute.reducible_logs({name: tracker.result() for name, tracker in self._trackers.items()})
-
-    def _step_inputs(self, data, what="training data"):
-        """The images of a step's batch, refusing other structures (at trace time).
-
-        The batch was checked on its way in (`BatchCheck`). A step runs its ops as
-        their inputs are ready, so without a dependency the seed generator and the
-        optimizer's iteration count, which do not depend on the data, would advance
-        even when reading the batch fails its check; the steps therefore run under
-        `tf.control_dependencies([x])`, which orders every variable update after it.
-        """
-        return BatchCheck(what, self.data_range, self.example_shape).inputs(data)
-
-    def train_step(self, data):
-        x = self._step_inputs(data)
-        if not self.optimizer.built:
-            # `fit` builds it first; a step called in a loop of the user's own creates it
-            # here, as `optimizer.apply` would, but outside the dependency on x, so that
-            # the variables can be lifted out of the traced step.
-            with tf.name_scope(self.optimizer.name):
-                self.optimizer.build(self.trainable_variables)
-        with tf.control_dependencies([x]):
-            with tf.GradientTape() as tape:
-                terms = self._terms(x, training=True)
-                # Sum over the global batch / its size, so replicas' gradients add up
-                # to the single-device gradient under tf.distribute.
-                loss = tf.nn.compute_average_loss(terms["loss"])
-                scaled_loss = self.optimizer.scale_loss(loss)
-            grads = tape.gradient(scaled_loss, self.trainable_variables)
-            self.optimizer.apply(grads, self.trainable_variables)
-            return self._update_trackers(terms)
-
-    def test_step(self, data):
-        x = self._step_inputs(data, "evaluation data")
-        with tf.control_dependencies([x]):
-            return self._update_trackers(self._terms(x, training=False))
 
     # -------------------------------------------------------------- inference
 
