@@ -96,7 +96,7 @@ def test_avae_terms_follow_the_delusion_and_the_coupling(make_networks, images, 
     z = model.sample_posterior(z_mean, z_log_var)
     x_tilde = model.decoder(z)
     if delusion == "sample":
-        x_tilde = model.sample_observation(x_tilde)  # g(z) + sqrt(v) eps (its moments: test_vae.py)
+        x_tilde = model.sample_observation(x_tilde)  # g(z) + sqrt(v) eps (its moments: test_sampling.py)
     aux_mean, aux_log_var = model.posterior_parameters(x_tilde)
     if coupling == "joint":
         expected = objectives.coupling_log_prob_given_z(z, aux_mean, aux_log_var, RHO)

@@ -106,34 +106,6 @@ def test_inference_helpers(make_networks, images):
     assert samples.shape == (5,) + images.shape[1:]
 
 
-def test_reparametrised_samples_have_the_posterior_moments(make_networks):
-    """Catches a variance used as a standard deviation."""
-    model = keras_avae.VAE(*make_networks(), seed=0)
-    n, dim = 200_000, 2
-    z_mean = tf.fill((n, dim), 1.5)
-    z_log_var = tf.fill((n, dim), float(np.log(4.0)))
-    z = model.sample_posterior(z_mean, z_log_var).numpy()
-    np.testing.assert_allclose(z.mean(0), 1.5, atol=0.02)
-    np.testing.assert_allclose(z.std(0), 2.0, atol=0.02)
-
-
-def test_gaussian_observation_samples_have_the_likelihood_moments(make_networks):
-    """g(z) + sqrt(v) eps: mean g(z), variance v (v = 0.25, so a variance used as a std shows)."""
-    model = keras_avae.VAE(*make_networks(), obs_var=0.25, seed=0)
-    x_mean = tf.fill((2000, 6, 6, 1), 0.4)
-    x = model.sample_observation(x_mean).numpy()
-    assert x.shape == (2000, 6, 6, 1) and x.dtype == np.float32
-    assert abs(x.mean() - 0.4) < 5 * np.sqrt(0.25 / x.size)
-    np.testing.assert_allclose(x.var(), 0.25, rtol=0.02)
-
-
-def test_bernoulli_observation_samples_are_binary_with_the_decoder_means(make_networks):
-    model = keras_avae.VAE(*make_networks(), likelihood="bernoulli", seed=0)
-    x = model.sample_observation(tf.fill((2000, 6, 6, 1), 0.3)).numpy()
-    assert set(np.unique(x)) == {0.0, 1.0}
-    assert abs(x.mean() - 0.3) < 5 * np.sqrt(0.3 * 0.7 / x.size)
-
-
 def test_encoder_may_return_a_pair(images):
     inputs = keras.Input(images.shape[1:])
     hidden = keras.layers.Flatten()(inputs)
