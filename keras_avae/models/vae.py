@@ -12,9 +12,6 @@ from keras_avae.models.saving import Saving
 from keras_avae.models.steps import Steps
 from keras_avae.validation import check_choice, check_data_range, check_integer, check_positive, check_seed
 
-SETTINGS = ("obs_var", "likelihood", "data_range", "seed", "posterior_sampling")
-"""`VAE`'s arguments besides the networks: saved by `get_config`, carried over by `from_pretrained`."""
-
 EXTRA_PASS_STATISTICS = ("update", "keep")
 """What an extra encoder pass in training (the delusion's, the adversarial input's) does to
 the encoder's BatchNorm moving statistics: `"update"` them, as every training-mode Keras call
@@ -34,6 +31,8 @@ class VAE(CheckedInputs, Compilation, Saving, Sampling, Steps, keras.Model):
     each subclass's terms; `terms(x)` returns them per example. `compile`
     takes an optimizer only (`Compilation`); every input is checked
     (`CheckedInputs`): images `(batch, *example_shape)`, finite, in `data_range`.
+    The other mixins hold the steps of `fit` (`Steps`), the noise (`Sampling`),
+    and the config, `save` and `from_pretrained` (`Saving`).
 
     Args:
         encoder: Keras layer or model, x -> `(batch, 2 * latent_dim)` (the mean,
@@ -201,47 +200,3 @@ class VAE(CheckedInputs, Compilation, Saving, Sampling, Steps, keras.Model):
         if not self.built:
             raise ValueError("`sample` needs a built model: fit it or call it on data first.")
         return self.generate(self._normal_noise((n, self.latent_dim)))
-
-    # ------------------------------------------------------------ persistence
-
-    @classmethod
-    def from_pretrained(cls, model, **kwargs):
-        """A new model of this class starting from a copy of a trained model's networks.
-
-        The source model is not modified and shares no weights with the copy.
-
-        Args:
-            model: a built `VAE` (or any model of this library).
-            **kwargs: constructor arguments of this class (e.g. `rho`); `obs_var`,
-                `likelihood`, `data_range`, `seed` and `posterior_sampling`
-                default to the source's.
-
-        Returns:
-            A built model of this class.
-
-        Example:
-            robust = keras_avae.AVAESelfSupervised.from_pretrained(vae, rho=0.975)
-        """
-        if not isinstance(model, VAE):
-            raise ValueError(
-                "`from_pretrained` takes a keras_avae model (VAE, AVAE, ...). "
-                f"Received: {type(model).__name__}"
-            )
-        if not model.built:
-            raise ValueError("`from_pretrained` needs a built model: fit it or call it on data first.")
-        for key in SETTINGS:
-            kwargs.setdefault(key, getattr(model, key))
-        copy = cls(networks.copy_network(model.encoder), networks.copy_network(model.decoder), **kwargs)
-        copy.build((None,) + model.example_shape)
-        return copy
-
-    def get_config(self):
-        config = {name: keras.saving.serialize_keras_object(getattr(self, name)) for name in ("encoder", "decoder")}
-        return {**super().get_config(), **config, **{key: getattr(self, key) for key in SETTINGS}}
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        for key in ("encoder", "decoder"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
