@@ -111,12 +111,27 @@ class AVAE(VAE):
 
     def _extra_terms(self, x, z_mean, z_log_var, z, x_mean, training):
         # The delusion is decoded from the same z as the reconstruction (Algorithm 1, line 7).
-        return self._delusion_terms(z_mean, z_log_var, z, self._delusion(x_mean), training)
+        return self._delusion_terms(z_mean, z_log_var, z, self.sample_delusion(x_mean), training)
 
-    def _delusion(self, x_mean):
-        """x~ from the decoder mean g(z): g(z) itself or a draw of p_theta(x~|z); no gradient."""
+    def sample_delusion(self, x_mean):
+        """The delusion x~ decoded from z, given the decoder mean g(z), without gradient.
+
+        With `delusion="sample"` a draw of p_theta(x~|z) (`sample_observation`, the
+        factor of Q_AVAE in eq. 10); with `delusion="mean"` g(z) itself (Algorithm 1
+        line 7). No gradient flows through x~ back to the decoder. (The method is not
+        called `delusion`: that name is the option's.)
+
+        Args:
+            x_mean: the decoder mean g(z), shaped like x.
+
+        Returns:
+            x~, shaped like `x_mean`.
+
+        Example:
+            x_tilde = avae.sample_delusion(avae.generate(z))
+        """
         if self.delusion == "sample":
-            x_mean = self._sample_observation(x_mean)
+            x_mean = self.sample_observation(x_mean)
         return ops.stop_gradient(x_mean)
 
     def _delusion_terms(self, z_mean, z_log_var, z, delusion, training):

@@ -44,7 +44,7 @@ class BatchCheck:
 
     Errors raised inside a pipeline carry `INPUT_ERROR_TAG`, and
     `input_errors_as_value_errors` turns them back into a `ValueError`. The training
-    step orders every variable update after its batch (`VAE._step_inputs`), so a
+    step orders every variable update after its batch (`Steps._step_inputs`), so a
     batch that fails changes nothing. It holds no reference to the model, so it
     pickles into PyDataset worker processes.
 

@@ -48,6 +48,17 @@ def test_no_gradient_reaches_the_decoder_through_the_delusion(make_networks, ima
         np.testing.assert_allclose(from_whole, from_elbo, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.parametrize("delusion", ["mean", "sample"])
+def test_sample_delusion_passes_no_gradient(make_networks, images, delusion):
+    model = _built(make_networks, images, delusion=delusion)
+    x_mean = tf.fill((4,) + images.shape[1:], 0.4)
+    with tf.GradientTape() as tape:
+        tape.watch(x_mean)
+        x_tilde = model.sample_delusion(x_mean)
+    assert x_tilde.shape == x_mean.shape
+    assert tape.gradient(x_tilde, x_mean) is None
+
+
 def test_avae_pulls_encodings_of_samples_towards_their_codes(make_networks, images):
     """Training raises the coupling term: delusions get encoded near the z they came from."""
     model = keras_avae.AVAE(*make_networks(), rho=0.95, seed=0)

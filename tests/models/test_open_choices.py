@@ -62,7 +62,7 @@ def test_posterior_noise_is_scaled_by_sigma_or_by_the_variance(make_networks, sa
     model = _built(keras_avae.VAE, make_networks(), np.zeros((1, 6, 6, 1), np.float32), posterior_sampling=sampling)
     z_mean = tf.fill((SAMPLES, 2), 0.3)
     z_log_var = tf.fill((SAMPLES, 2), np.log(0.2).astype(np.float32))
-    z = model._reparametrise(z_mean, z_log_var).numpy()
+    z = model.sample_posterior(z_mean, z_log_var).numpy()
     expected_std = 0.2**power
     np.testing.assert_allclose(z.mean(axis=0), 0.3, atol=5 * expected_std / np.sqrt(SAMPLES))
     np.testing.assert_allclose(z.std(axis=0), expected_std, rtol=0.03)
@@ -93,10 +93,10 @@ def test_avae_terms_follow_the_delusion_and_the_coupling(make_networks, images, 
     )
     terms = _terms_and_replay(model, images)
     z_mean, z_log_var = model.posterior_parameters(images)
-    z = model._reparametrise(z_mean, z_log_var)
+    z = model.sample_posterior(z_mean, z_log_var)
     x_tilde = model.decoder(z)
     if delusion == "sample":
-        x_tilde = x_tilde + np.sqrt(OBS_VAR) * model._normal_noise(x_tilde.shape)
+        x_tilde = model.sample_observation(x_tilde)  # g(z) + sqrt(v) eps (its moments: test_sampling.py)
     aux_mean, aux_log_var = model.posterior_parameters(x_tilde)
     if coupling == "joint":
         expected = objectives.coupling_log_prob_given_z(z, aux_mean, aux_log_var, RHO)
@@ -109,7 +109,7 @@ def test_avae_terms_follow_the_delusion_and_the_coupling(make_networks, images, 
 def test_sampled_delusion_is_a_draw_of_the_gaussian_likelihood(make_networks):
     model = _built(keras_avae.AVAE, make_networks(), np.zeros((1, 6, 6, 1), np.float32), obs_var=OBS_VAR)
     x_mean = tf.fill((SAMPLES // 10, 6, 6, 1), 0.4)
-    noise = (model._delusion(x_mean) - x_mean).numpy()
+    noise = (model.sample_delusion(x_mean) - x_mean).numpy()
     assert abs(noise.mean()) < 5 * np.sqrt(OBS_VAR / noise.size)
     np.testing.assert_allclose(noise.var(), OBS_VAR, rtol=0.02)
 
@@ -117,7 +117,7 @@ def test_sampled_delusion_is_a_draw_of_the_gaussian_likelihood(make_networks):
 def test_sampled_delusion_of_a_bernoulli_model_is_binary_with_the_decoder_means(make_networks):
     model = _built(keras_avae.AVAE, make_networks(), np.zeros((1, 6, 6, 1), np.float32), likelihood="bernoulli")
     probs = tf.fill((SAMPLES // 10, 6, 6, 1), 0.3)
-    draws = model._delusion(probs).numpy()
+    draws = model.sample_delusion(probs).numpy()
     assert set(np.unique(draws)) == {0.0, 1.0}
     assert abs(draws.mean() - 0.3) < 5 * np.sqrt(0.3 * 0.7 / draws.size)
 
@@ -125,7 +125,7 @@ def test_sampled_delusion_of_a_bernoulli_model_is_binary_with_the_decoder_means(
 def test_mean_delusion_is_the_decoder_mean(make_networks):
     model = _built(keras_avae.AVAE, make_networks(), np.zeros((1, 6, 6, 1), np.float32), delusion="mean")
     x_mean = tf.random.uniform((4, 6, 6, 1))
-    np.testing.assert_array_equal(model._delusion(x_mean), x_mean)
+    np.testing.assert_array_equal(model.sample_delusion(x_mean), x_mean)
 
 
 @pytest.mark.parametrize("coupling", ["factorised", "joint"])
