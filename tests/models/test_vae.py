@@ -215,6 +215,21 @@ def test_pixels_outside_the_declared_range_are_refused(make_networks, images):
     unchecked.fit(images - 0.5, epochs=1, verbose=0)
 
 
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_the_named_random_algorithm_draws_what_auto_select_draws(jit_compile):
+    """`RANDOM_ALGORITHM` was named for speed under XLA only: it changes no number, with or without XLA."""
+    from keras_avae.models.vae import RANDOM_ALGORITHM
+
+    seed = tf.constant([3, 7], tf.int64)
+
+    def draw(alg):
+        return tf.function(
+            lambda: tf.random.stateless_normal((4, 5, 3), seed=seed, alg=alg), jit_compile=jit_compile
+        )().numpy()
+
+    np.testing.assert_array_equal(draw(RANDOM_ALGORITHM), draw("auto_select"))
+
+
 def test_sample_before_build_is_refused(make_networks):
     with pytest.raises(ValueError, match="`sample` needs a built model"):
         keras_avae.VAE(*make_networks()).sample(2)
