@@ -14,6 +14,12 @@ from keras_avae import objectives
 # epsilon: large enough to cross the ball and back, small enough to settle.
 STEP_SIZE_FACTOR = 2.5
 
+ATTACK_NAME_SCOPE = "representation_attack"
+"""The TensorFlow name scope of every op of `representation_attack` (benchmarks/profile_step.py reads it)."""
+
+ATTACK_TARGET_NAME_SCOPE = "target"
+"""The scope, inside `ATTACK_NAME_SCOPE`, of the attack's encoding of the clean x (before its PGD steps)."""
+
 
 def step_size(epsilon, steps):
     """The PGD step for radius `epsilon` in `steps` steps: min(eps, 2.5 eps / steps)."""
@@ -84,7 +90,13 @@ def representation_attack(encode, x, epsilon, steps, rho, data_range=None, rando
         aux_mean, aux_log_var = tf.split(logits, 2, axis=-1)
         return objectives.representation_divergence(z_mean, z_log_var, aux_mean, aux_log_var, rho)
 
-    return pgd(model_fn, divergence, x, model_fn(x), epsilon, steps, data_range, random_start)
+    # The scopes name every op of the attack, forward and backward: the encoding of x that the
+    # divergence compares with, then the PGD steps; a profile of a training step
+    # (benchmarks/profile_step.py) tells the attack's time from the rest by them.
+    with tf.name_scope(ATTACK_NAME_SCOPE):
+        with tf.name_scope(ATTACK_TARGET_NAME_SCOPE):
+            target = model_fn(x)
+        return pgd(model_fn, divergence, x, target, epsilon, steps, data_range, random_start)
 
 
 # ------------------------------------------------------------ classifier losses

@@ -56,6 +56,24 @@ def test_attack_leaves_no_gradient_and_no_batchnorm_statistics():
         np.testing.assert_array_equal(old, new)
 
 
+def test_every_op_of_the_attack_is_named_under_its_scope(make_networks, images):
+    """The profile of a training step (benchmarks/profile_step.py) finds the attack's ops by these names."""
+    model = keras_avae.VAE(*make_networks(), seed=0)
+    model(images[:1])
+    graph = tf.function(lambda x: _attack(model, x, 0.1, steps=2)).get_concrete_function(
+        tf.TensorSpec(images.shape, tf.float32)
+    ).graph
+    scope = attacks.ATTACK_NAME_SCOPE + "/"
+    outside = [op.name for op in graph.get_operations()
+               if op.type not in ("Placeholder", "Identity", "NoOp") and not op.name.startswith(scope)]
+    assert outside == []
+    target = scope + attacks.ATTACK_TARGET_NAME_SCOPE + "/"
+    names = [op.name for op in graph.get_operations()]
+    assert any(name.startswith(target) for name in names)
+    # The PGD steps, outside the target's scope.
+    assert any(name.startswith(scope) and not name.startswith(target) for name in names)
+
+
 def test_step_size_suits_the_radius():
     assert attacks.step_size(0.1, 5) == pytest.approx(0.05)
     assert attacks.step_size(0.1, 1) == pytest.approx(0.1)

@@ -9,9 +9,12 @@ Algorithm 1 lines 5-6 and the bound's KL) or z = mu + eps * sigma^2 (`"variance"
 authors' released code, deepmind-research avae/encoders.py `sample`)."""
 
 RANDOM_ALGORITHM = "philox"
-"""The counter-based generator of the model's stateless noise. Named rather than "auto_select",
-which under XLA on a CPU picks ThreeFry, much slower for image-sized noise such as the sampled
-delusion's (see the speed page). Without XLA "auto_select" is Philox already."""
+"""The counter-based generator of the model's stateless noise. Named rather than "auto_select"
+(Keras' `keras.random.normal`): the two draw the same numbers, with and without XLA, but under
+XLA on a CPU "auto_select" compiles to a much slower draw for image-sized noise such as the
+sampled delusion's, its key derivation (`StatelessRandomGetKeyCounter`) fused into the
+per-element loop (benchmarks/profile_step.py --noise; see the speed page). "threefry" is no
+faster under XLA and has no kernel without it."""
 
 
 class Sampling:

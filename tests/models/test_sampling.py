@@ -55,3 +55,18 @@ def test_draws_follow_the_seed_and_each_takes_the_next_one(make_networks):
     np.testing.assert_array_equal(draws[0], second.sample_posterior(z_mean, z_log_var))
     np.testing.assert_array_equal(draws[1], second.sample_observation(tf.zeros((4, 6, 6, 1))))
     assert not np.array_equal(first.sample_posterior(z_mean, z_log_var), draws[0])
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_the_named_random_algorithm_draws_what_auto_select_draws(jit_compile):
+    """`RANDOM_ALGORITHM` was named for speed under XLA only: it changes no number, with or without XLA."""
+    from keras_avae.models.sampling import RANDOM_ALGORITHM
+
+    seed = tf.constant([3, 7], tf.int64)
+
+    def draw(alg):
+        return tf.function(
+            lambda: tf.random.stateless_normal((4, 5, 3), seed=seed, alg=alg), jit_compile=jit_compile
+        )().numpy()
+
+    np.testing.assert_array_equal(draw(RANDOM_ALGORITHM), draw("auto_select"))
