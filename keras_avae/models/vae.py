@@ -147,12 +147,12 @@ class VAE(CheckedInputs, Compilation, Saving, keras.Model):
         return x
 
     def _decode(self, z, training):
-        """The decoder mean g(z)."""
-        return self.decoder(z, training=training)
+        """The decoder mean g(z), as float32 (`networks.decoder_mean`)."""
+        return networks.decoder_mean(self.decoder(z, training=training))
 
     def _objective_terms(self, x, x_mean, z_mean, z_log_var):
         """reconstruction, kl and elbo = reconstruction - kl (eq. 2), and the objective's first term, the elbo."""
-        reconstruction = objectives.reconstruction(x, ops.cast(x_mean, "float32"), self.likelihood, self.obs_var)
+        reconstruction = objectives.reconstruction(x, x_mean, self.likelihood, self.obs_var)
         kl = objectives.kl_to_standard_normal(z_mean, z_log_var)
         elbo = reconstruction - kl
         return {"elbo": elbo, "reconstruction": reconstruction, "kl": kl}, elbo
@@ -219,8 +219,8 @@ class VAE(CheckedInputs, Compilation, Saving, keras.Model):
     # --------------------------------------------------------------- Keras API
 
     def call(self, x, training=False):
-        """Reconstructs x through the posterior mean: g(f^mu(x))."""
-        return self.decoder(self.posterior_parameters(x, training)[0], training=training)
+        """Reconstructs x through the posterior mean: g(f^mu(x)), as float32."""
+        return networks.decoder_mean(self.decoder(self.posterior_parameters(x, training)[0], training=training))
 
     @property
     def metrics(self):
@@ -282,8 +282,8 @@ class VAE(CheckedInputs, Compilation, Saving, keras.Model):
         return self(self._checked_inference_inputs(x), training=False)
 
     def generate(self, z):
-        """The decoder mean g(z)."""
-        return self.decoder(z, training=False)
+        """The decoder mean g(z), as float32."""
+        return networks.decoder_mean(self.decoder(z, training=False))
 
     def sample(self, n):
         """`n` images g(z) with z ~ p(z) = N(0, I), the decoder means; `n` is an integer >= 1."""
