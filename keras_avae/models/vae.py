@@ -47,7 +47,11 @@ class VAE(CheckedInputs, Compilation, Saving, keras.Model):
     and `metrics`; its `jit_compile="auto"` turns XLA on, on a CPU-only
     machine, for networks without a convolution layer (`Compilation`). Every
     input is checked, whatever carries it (`CheckedInputs`): images
-    `(batch, *example_shape)`, finite, inside `data_range`.
+    `(batch, *example_shape)`, finite, inside `data_range`. The networks may
+    compute under a mixed dtype policy (`keras_avae.architectures`' `dtype`,
+    e.g. `"mixed_bfloat16"`): their outputs are cast to float32
+    (`networks.posterior_parameters`, `networks.decoder_mean`), so every term,
+    sample and returned tensor is float32.
 
     Args:
         encoder: Keras layer or model, x -> (batch, 2 * latent_dim) or a pair.
