@@ -52,6 +52,15 @@ machine change it much less than the wall time, so it helps tell a slow spell
 (wall time up, CPU time not) from a slow configuration (both up); with 2 cores
 it can reach twice the wall time.
 
+FLOPs. Each (architecture, model) has its training step's forward and backward pass counted once
+(`flops.step_flops`: TensorFlow's profiler on the traced step, per batch; the optimizer's
+elementwise update is not counted), the same for every configuration of it. "GFLOP/s" is that
+count over the median step time; "% peak" is it over this CPU's float32 peak, cores x clock x
+FLOP per cycle (`flops.cpu_peak`: the clock from /proc/cpuinfo, 32 FLOP per cycle for Zen 4's
+AVX-512 on two 256-bit FMA pipes), which `--peak-gflops` replaces. The header also prints what a
+2048 x 2048 float32 matrix product reaches here (`flops.matmul_gflops`), the simplest dense
+kernel's practical ceiling on this machine (`--no-matmul` skips it).
+
 Targets:
     - the library's `fit` step within 1.2x the hand-written XLA step of the same
       model and architecture (column "x hand_xla");
@@ -64,6 +73,7 @@ Targets:
 
 Usage:
     python benchmarks/train_step.py
+    python benchmarks/train_step.py --archs conv --configs fit,fit_graph    # GFLOP/s of the conv step
     python benchmarks/train_step.py --archs mlp --steps 500 --repeats 7 --json runs/step.json
 """
 
@@ -86,6 +96,9 @@ import tensorflow as tf  # noqa: E402
 import keras_avae  # noqa: E402
 from keras_avae import objectives  # noqa: E402
 from keras_avae.models.compilation import DEFAULT_STEPS_PER_EXECUTION  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import flops  # noqa: E402  (benchmarks/flops.py, beside this file)
 
 IMAGE_SHAPE = (28, 28, 3)
 LATENT_DIM = 64
@@ -307,6 +320,7 @@ class Case:
     config: Config
     runner: object
     steps: int
+    step_flops: int = 0
     first_call_s: float = 0.0
     seconds: list = dataclasses.field(default_factory=list)
     cpu_seconds: list = dataclasses.field(default_factory=list)
@@ -351,18 +365,29 @@ def timed_steps(args, arch):
     return round_up(steps, multiple)
 
 
+def count_step_flops(arch, model_name, batch_size):
+    """FLOPs of one training step (forward and backward) of a fresh model of `arch`, `flops.step_flops`."""
+    encoder, decoder = ARCHITECTURES[arch](latent_dim=LATENT_DIM, input_shape=IMAGE_SHAPE)
+    model = MODELS[model_name](encoder, decoder, seed=SEED)
+    model.build((batch_size,) + IMAGE_SHAPE)
+    return flops.step_flops(model, batch_size)["total"]
+
+
 def make_cases(args, dataset):
     """Builds every runner and warms it up; returns the cases in table order."""
     cases = []
     for arch in args.archs:
         steps = timed_steps(args, arch)
         for model_name in args.models:
+            step_flops = count_step_flops(arch, model_name, args.batch_size)
+            print(f"  counted {arch:<4} {model_name:<4} {step_flops / 1e9:.3f} GFLOP per step (forward and backward)",
+                  flush=True)
             for config in configs_for(args, arch):
                 runner_class = HandRunner if config.hand_written else FitRunner
                 runner = runner_class(
                     model_name, arch, config, dataset, args.batch_size, args.steps_per_execution
                 )
-                case = Case(arch, model_name, config, runner, steps)
+                case = Case(arch, model_name, config, runner, steps, step_flops)
                 case.first_call_s = warm_up(runner)
                 print(
                     f"  built {arch:<4} {model_name:<4} {config.name:<15} "
@@ -417,8 +442,9 @@ def paired_ratio(case, other):
     return statistics.median(a / b for a, b in zip(case.seconds, other.seconds))
 
 
-def summarise(cases):
-    """One row per case with its step time and its ratios to the baseline and to VAE."""
+def summarise(cases, peak_gflops=None):
+    """One row per case with its step time, its GFLOP/s (and fraction of `peak_gflops`) and its
+    ratios to the baseline and to VAE."""
     by_key = {(c.arch, c.model, c.config.name): c for c in cases}
     rows = []
     for case in cases:
@@ -441,6 +467,9 @@ def summarise(cases):
                 "best_step_ms": case.best_step_ms,
                 "cpu_step_ms": case.cpu_step_ms,
                 "steps_per_s": 1e3 / case.step_ms,
+                "step_gflop": case.step_flops / 1e9,
+                "gflops": case.step_flops / case.step_ms / 1e6,
+                "peak_fraction": case.step_flops / case.step_ms / 1e6 / peak_gflops if peak_gflops else None,
                 "spread": case.spread,
                 "vs_hand_xla": paired_ratio(case, baseline),
                 "vs_hand_same_jit": paired_ratio(case, same_mode),
@@ -458,10 +487,14 @@ def _ratio(value):
     return f"{value:.2f}x" if value is not None else "-"
 
 
+def _percent(value):
+    return f"{value:.0%}" if value is not None else "-"
+
+
 def print_table(rows):
     header = (
         f"{'arch':<5}{'model':<6}{'config':<16}{'xla':<6}{'spe':>4}{'steps/s':>9}"
-        f"{'ms/step':>9}{'best ms':>9}{'cpu ms':>9}{'spread':>8}{'x ' + BASELINE:>11}"
+        f"{'ms/step':>9}{'best ms':>9}{'cpu ms':>9}{'GFLOP/s':>9}{'% peak':>8}{'spread':>8}{'x ' + BASELINE:>11}"
         f"{'x same jit':>11}{'x fit_graph':>12}{'avae/vae':>10}{'first call':>12}"
     )
     print(header)
@@ -475,6 +508,7 @@ def print_table(rows):
             f"{row['arch']:<5}{row['model']:<6}{row['config']:<16}{str(row['jit_compile']):<6}"
             f"{row['steps_per_execution']:>4}{row['steps_per_s']:>9.1f}{row['step_ms']:>9.2f}"
             f"{row['best_step_ms']:>9.2f}{row['cpu_step_ms']:>9.2f}"
+            f"{row['gflops']:>9.1f}{_percent(row['peak_fraction']):>8}"
             f"{row['spread']:>7.0%} {_ratio(row['vs_hand_xla']):>11}"
             f"{_ratio(row['vs_hand_same_jit']):>11}"
             f"{_ratio(row['vs_fit_graph']):>12}"
@@ -539,6 +573,20 @@ def environment():
     }
 
 
+def machine_limits(args):
+    """The float32 peak (`flops.cpu_peak`, or `--peak-gflops`) and, unless `--no-matmul`, what a
+    float32 matrix product reaches (`flops.matmul_gflops`)."""
+    peak = flops.cpu_peak("float32", override_gflops=args.peak_gflops)
+    matmul = flops.matmul_gflops("float32") if args.matmul else None
+    return {"peak": peak, "matmul_gflops": matmul}
+
+
+def print_limits(limits):
+    peak, matmul = limits["peak"], limits["matmul_gflops"]
+    print(f"CPU {flops.cpu_model()}: float32 peak {peak['formula']}"
+          + (f"; a {flops.MATMUL_SIZE}^2 float32 matmul reaches {matmul:.1f} GFLOP/s" if matmul else ""))
+
+
 def print_header(env, args):
     print(
         f"keras_avae {env['keras_avae']} train-step benchmark: TensorFlow {env['tensorflow']}, "
@@ -590,6 +638,10 @@ def parse_args(argv):
     parser.add_argument("--steps-per-execution", type=_positive_int,
                         default=DEFAULT_STEPS_PER_EXECUTION,
                         help="`compile(steps_per_execution=...)` of fit_xla_spe")
+    parser.add_argument("--peak-gflops", type=float, default=None, metavar="GFLOPS",
+                        help="this CPU's float32 peak, instead of cores x clock x 32 FLOP/cycle (benchmarks/flops.py)")
+    parser.add_argument("--no-matmul", dest="matmul", action="store_false",
+                        help="skip timing a float32 matrix product beside the peak")
     parser.add_argument("--json", metavar="PATH", help="also write the results here")
     return parser.parse_args(argv)
 
@@ -599,11 +651,13 @@ def main(argv=None):
     keras.utils.set_random_seed(SEED)
     env = environment()
     print_header(env, args)
+    limits = machine_limits(args)
+    print_limits(limits)
     started = time.perf_counter()
     dataset = make_dataset(args.batch_size)
     cases = make_cases(args, dataset)
     measure(cases, args.repeats)
-    rows = summarise(cases)
+    rows = summarise(cases, limits["peak"]["gflops"])
     print()
     print_table(rows)
     print_targets(rows)
@@ -612,7 +666,7 @@ def main(argv=None):
     print(f"\ntotal {total_s:.0f} s")
     if args.json:
         with open(args.json, "w") as file:
-            json.dump({"environment": env, "args": vars(args), "total_s": total_s, "rows": rows},
+            json.dump({"environment": env, "args": vars(args), "limits": limits, "total_s": total_s, "rows": rows},
                       file, indent=2)
 
 

@@ -12,6 +12,16 @@ Each builder returns `(encoder, decoder)` as Keras Functional models:
 No `Lambda` layers are used, so saved `.keras` files load with
 `safe_mode=True`.
 
+Each builder takes a Keras `dtype` policy for its layers (`DTYPE_POLICIES`;
+None: Keras' global policy, `keras.config.dtype_policy()`). Under a mixed
+policy such as `"mixed_bfloat16"` the layers compute in bfloat16 and keep
+float32 variables, except the two output layers, the encoder's posterior
+head and the decoder's mean, which compute in the policy's variable dtype
+(float32), as Keras' mixed-precision guide advises for a model's last layer:
+the posterior parameters and g(z) leave the networks as float32, and the
+objectives (`keras_avae.objectives`) run in float32. The policy of every
+layer is saved with the network.
+
 Example:
     encoder, decoder = conv(latent_dim=64, input_shape=(28, 28, 3))
     stats = encoder(x)
@@ -73,6 +83,12 @@ CELEBA_DECODER_PROJECTION_CHANNELS = 512
 # Rank of an image shape `(height, width, channels)`.
 IMAGE_RANK = 3
 
+DTYPE_POLICIES = ("float32", "mixed_bfloat16")
+"""The dtype policies the experiments offer (`keras-avae train --dtype-policy`) and the tests train
+under: float32, and bfloat16 compute with float32 variables (a CPU with AVX512_BF16 or AMX, a
+TPU, an Ampere or later GPU). A builder's `dtype` also takes any other Keras floating policy; with
+`"mixed_float16"` the optimizer needs loss scaling (`keras.optimizers.LossScaleOptimizer`)."""
+
 # Padding that keeps `ceil(size / stride)` on the way down and
 # `size * stride` on the way up.
 PADDING = "same"
@@ -123,7 +139,34 @@ def _check_image_divisible(input_shape, factor):
         )
 
 
-def _conv_bn_relu(x, conv_class, filters, kernel_size, strides, name):
+def _check_dtype(dtype):
+    """`(policy, output_policy)` names for the layers and the two output layers of a network.
+
+    Args:
+        dtype: a Keras dtype policy (a name such as `"mixed_bfloat16"`, or a
+            `keras.DTypePolicy`), or None for Keras' global policy.
+
+    Returns:
+        The policy's name, and the name of its variable dtype (float32 for a
+        mixed policy), which the output layers compute in.
+    """
+    try:
+        policy = keras.dtype_policies.get(dtype)
+    except (TypeError, ValueError):
+        policy = None
+    if (
+        policy is None
+        or getattr(policy, "quantization_mode", None) is not None
+        or "float" not in policy.compute_dtype
+    ):
+        raise ValueError(
+            "`dtype` must be a Keras floating dtype policy, e.g. one of "
+            f"{DTYPE_POLICIES}, or None. Received: dtype={dtype!r}"
+        )
+    return policy.name, policy.variable_dtype
+
+
+def _conv_bn_relu(x, conv_class, filters, kernel_size, strides, name, dtype):
     """Applies `conv_class` -> BatchNormalization -> ReLU."""
     x = conv_class(
         filters,
@@ -131,23 +174,26 @@ def _conv_bn_relu(x, conv_class, filters, kernel_size, strides, name):
         strides=strides,
         padding=PADDING,
         name=f"{name}_conv",
+        dtype=dtype,
     )(x)
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
-    return layers.ReLU(name=f"{name}_relu")(x)
+    x = layers.BatchNormalization(name=f"{name}_bn", dtype=dtype)(x)
+    return layers.ReLU(name=f"{name}_relu", dtype=dtype)(x)
 
 
-def _project(z, height, width, channels, name):
+def _project(z, height, width, channels, name, dtype):
     """Maps `z` to a `(height, width, channels)` map with Dense -> ReLU."""
     x = layers.Dense(
-        height * width * channels, activation="relu", name=f"{name}_dense"
+        height * width * channels, activation="relu", name=f"{name}_dense", dtype=dtype
     )(z)
-    return layers.Reshape((height, width, channels), name=f"{name}_reshape")(x)
+    return layers.Reshape(
+        (height, width, channels), name=f"{name}_reshape", dtype=dtype
+    )(x)
 
 
-def _posterior_head(x, latent_dim, name):
-    """Flattens `x` and returns the linear `(batch, 2 * latent_dim)` head."""
-    x = layers.Flatten(name=f"{name}_flatten")(x)
-    return layers.Dense(2 * latent_dim, name=f"{name}_posterior")(x)
+def _posterior_head(x, latent_dim, name, dtype):
+    """Flattens `x` and returns the linear `(batch, 2 * latent_dim)` head, in `dtype`."""
+    x = layers.Flatten(name=f"{name}_flatten", dtype=dtype)(x)
+    return layers.Dense(2 * latent_dim, name=f"{name}_posterior", dtype=dtype)(x)
 
 
 def mlp(
@@ -155,6 +201,7 @@ def mlp(
     input_shape=(28, 28, 3),
     hidden_units=MLP_HIDDEN_UNITS,
     hidden_layers=MLP_HIDDEN_LAYERS,
+    dtype=None,
 ):
     """The Color MNIST MLP of Appendix F (4 ReLU layers of 200 units per side).
 
@@ -163,6 +210,9 @@ def mlp(
         input_shape: tuple of positive ints, the shape of one `x` (any rank).
         hidden_units: positive int, units in each hidden `Dense` layer.
         hidden_layers: positive int, hidden `Dense` layers in each network.
+        dtype: the layers' Keras dtype policy, e.g. `"mixed_bfloat16"`
+            (`DTYPE_POLICIES`); None: Keras' global policy. The output
+            layers compute in its variable dtype (float32).
 
     Returns:
         `(encoder, decoder)`, named `"mlp_encoder"` and `"mlp_decoder"`. The
@@ -177,27 +227,35 @@ def mlp(
     input_shape = _check_input_shape(input_shape)
     hidden_units = check_positive_int(hidden_units, "hidden_units")
     hidden_layers = check_positive_int(hidden_layers, "hidden_layers")
+    dtype, output_dtype = _check_dtype(dtype)
 
     x_in = keras.Input(shape=input_shape, name="x")
-    h = layers.Flatten(name="flatten")(x_in)
+    h = layers.Flatten(name="flatten", dtype=dtype)(x_in)
     for i in range(hidden_layers):
-        h = layers.Dense(hidden_units, activation="relu", name=f"hidden_{i}")(h)
-    stats = layers.Dense(2 * latent_dim, name="posterior")(h)
+        h = layers.Dense(
+            hidden_units, activation="relu", name=f"hidden_{i}", dtype=dtype
+        )(h)
+    stats = layers.Dense(2 * latent_dim, name="posterior", dtype=output_dtype)(h)
     encoder = keras.Model(x_in, stats, name="mlp_encoder")
 
     z_in = keras.Input(shape=(latent_dim,), name="z")
     h = z_in
     for i in range(hidden_layers):
-        h = layers.Dense(hidden_units, activation="relu", name=f"hidden_{i}")(h)
+        h = layers.Dense(
+            hidden_units, activation="relu", name=f"hidden_{i}", dtype=dtype
+        )(h)
     h = layers.Dense(
-        math.prod(input_shape), activation="sigmoid", name="x_mean_flat"
+        math.prod(input_shape),
+        activation="sigmoid",
+        name="x_mean_flat",
+        dtype=output_dtype,
     )(h)
-    x_mean = layers.Reshape(input_shape, name="x_mean")(h)
+    x_mean = layers.Reshape(input_shape, name="x_mean", dtype=output_dtype)(h)
     decoder = keras.Model(z_in, x_mean, name="mlp_decoder")
     return encoder, decoder
 
 
-def conv(latent_dim=64, input_shape=(28, 28, 3)):
+def conv(latent_dim=64, input_shape=(28, 28, 3), dtype=None):
     """The Color MNIST convnet of Appendix F (7-layer VGG, 3 de-conv layers).
 
     The encoder applies `Conv2D(3x3, padding="same")` -> BatchNormalization
@@ -212,6 +270,9 @@ def conv(latent_dim=64, input_shape=(28, 28, 3)):
         latent_dim: positive int, the size of `z`.
         input_shape: `(height, width, channels)` of positive ints; height
             and width must be even.
+        dtype: the layers' Keras dtype policy, e.g. `"mixed_bfloat16"`
+            (`DTYPE_POLICIES`); None: Keras' global policy. The output
+            layers compute in its variable dtype (float32).
 
     Returns:
         `(encoder, decoder)`, named `"conv_encoder"` and `"conv_decoder"`.
@@ -226,6 +287,7 @@ def conv(latent_dim=64, input_shape=(28, 28, 3)):
     input_shape = _check_input_shape(input_shape, rank=IMAGE_RANK)
     _check_image_divisible(input_shape, CONV_DECODER_UPSAMPLING)
     height, width, channels = input_shape
+    dtype, output_dtype = _check_dtype(dtype)
 
     x_in = keras.Input(shape=input_shape, name="x")
     h = x_in
@@ -233,9 +295,9 @@ def conv(latent_dim=64, input_shape=(28, 28, 3)):
         zip(CONV_ENCODER_CHANNELS, CONV_ENCODER_STRIDES)
     ):
         h = _conv_bn_relu(
-            h, layers.Conv2D, filters, CONV_KERNEL_SIZE, strides, f"block_{i}"
+            h, layers.Conv2D, filters, CONV_KERNEL_SIZE, strides, f"block_{i}", dtype
         )
-    stats = _posterior_head(h, latent_dim, "head")
+    stats = _posterior_head(h, latent_dim, "head", output_dtype)
     encoder = keras.Model(x_in, stats, name="conv_encoder")
 
     z_in = keras.Input(shape=(latent_dim,), name="z")
@@ -245,12 +307,19 @@ def conv(latent_dim=64, input_shape=(28, 28, 3)):
         width // CONV_DECODER_UPSAMPLING,
         CONV_DECODER_PROJECTION_CHANNELS,
         "projection",
+        dtype,
     )
     for i, (filters, strides) in enumerate(
         zip(CONV_DECODER_HIDDEN_CHANNELS, CONV_DECODER_STRIDES)
     ):
         h = _conv_bn_relu(
-            h, layers.Conv2DTranspose, filters, CONV_KERNEL_SIZE, strides, f"block_{i}"
+            h,
+            layers.Conv2DTranspose,
+            filters,
+            CONV_KERNEL_SIZE,
+            strides,
+            f"block_{i}",
+            dtype,
         )
     x_mean = layers.Conv2DTranspose(
         channels,
@@ -259,12 +328,13 @@ def conv(latent_dim=64, input_shape=(28, 28, 3)):
         padding=PADDING,
         activation="sigmoid",
         name="x_mean",
+        dtype=output_dtype,
     )(h)
     decoder = keras.Model(z_in, x_mean, name="conv_decoder")
     return encoder, decoder
 
 
-def celeba(latent_dim=64, input_shape=(64, 64, 3)):
+def celeba(latent_dim=64, input_shape=(64, 64, 3), dtype=None):
     """The CelebA convnet of Appendix F (4 conv and 4 de-conv layers, 5x5).
 
     The encoder applies `Conv2D(5x5, stride 2, padding="same")` ->
@@ -279,6 +349,9 @@ def celeba(latent_dim=64, input_shape=(64, 64, 3)):
         latent_dim: positive int, the size of `z`.
         input_shape: `(height, width, channels)` of positive ints; height
             and width must be divisible by 16.
+        dtype: the layers' Keras dtype policy, e.g. `"mixed_bfloat16"`
+            (`DTYPE_POLICIES`); None: Keras' global policy. The output
+            layers compute in its variable dtype (float32).
 
     Returns:
         `(encoder, decoder)`, named `"celeba_encoder"` and
@@ -294,14 +367,21 @@ def celeba(latent_dim=64, input_shape=(64, 64, 3)):
     input_shape = _check_input_shape(input_shape, rank=IMAGE_RANK)
     _check_image_divisible(input_shape, CELEBA_DECODER_UPSAMPLING)
     height, width, channels = input_shape
+    dtype, output_dtype = _check_dtype(dtype)
 
     x_in = keras.Input(shape=input_shape, name="x")
     h = x_in
     for i, filters in enumerate(CELEBA_ENCODER_CHANNELS):
         h = _conv_bn_relu(
-            h, layers.Conv2D, filters, CELEBA_KERNEL_SIZE, CELEBA_STRIDE, f"block_{i}"
+            h,
+            layers.Conv2D,
+            filters,
+            CELEBA_KERNEL_SIZE,
+            CELEBA_STRIDE,
+            f"block_{i}",
+            dtype,
         )
-    stats = _posterior_head(h, latent_dim, "head")
+    stats = _posterior_head(h, latent_dim, "head", output_dtype)
     encoder = keras.Model(x_in, stats, name="celeba_encoder")
 
     z_in = keras.Input(shape=(latent_dim,), name="z")
@@ -311,6 +391,7 @@ def celeba(latent_dim=64, input_shape=(64, 64, 3)):
         width // CELEBA_DECODER_UPSAMPLING,
         CELEBA_DECODER_PROJECTION_CHANNELS,
         "projection",
+        dtype,
     )
     for i, filters in enumerate(CELEBA_DECODER_HIDDEN_CHANNELS):
         h = _conv_bn_relu(
@@ -320,6 +401,7 @@ def celeba(latent_dim=64, input_shape=(64, 64, 3)):
             CELEBA_KERNEL_SIZE,
             CELEBA_STRIDE,
             f"block_{i}",
+            dtype,
         )
     x_mean = layers.Conv2DTranspose(
         channels,
@@ -328,6 +410,7 @@ def celeba(latent_dim=64, input_shape=(64, 64, 3)):
         padding=PADDING,
         activation="sigmoid",
         name="x_mean",
+        dtype=output_dtype,
     )(h)
     decoder = keras.Model(z_in, x_mean, name="celeba_decoder")
     return encoder, decoder

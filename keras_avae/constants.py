@@ -54,6 +54,9 @@ DEFAULT_CHECK_SIZE = 100
 ARCHITECTURES = ("mlp", "conv")
 """The names of `keras_avae.experiments.color_mnist.ARCHITECTURES`."""
 
+DTYPE_POLICIES = ("float32", "mixed_bfloat16")
+"""`keras_avae.architectures.DTYPE_POLICIES`: the networks' dtype policies a run offers."""
+
 # The defaults below have no heavier home: `keras_avae.experiments.settings` declares the settings with them.
 
 EVALUATE_DEFAULTS = {

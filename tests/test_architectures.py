@@ -369,3 +369,74 @@ def test_mlp_bad_hidden_arguments(argument, value, shown):
     match = rf"`{argument}` must be an integer >= 1\. Received: {argument}={shown}$"
     with pytest.raises(ValueError, match=match):
         architectures.mlp(**{argument: value})
+
+
+# --- Dtype policy ------------------------------------------------------------
+
+OUTPUT_LAYERS = {
+    "mlp": ({"posterior"}, {"x_mean_flat", "x_mean"}),
+    "conv": ({"head_flatten", "head_posterior"}, {"x_mean"}),
+    "celeba": ({"head_flatten", "head_posterior"}, {"x_mean"}),
+}
+"""The layers of each builder's encoder and decoder that compute in the policy's variable dtype."""
+
+
+@pytest.mark.parametrize("name, input_shape", ONE_SHAPE_PER_BUILDER)
+def test_mixed_bfloat16_computes_in_bfloat16_but_the_output_layers(name, input_shape):
+    encoder, decoder = BUILDERS[name](latent_dim=4, input_shape=input_shape, dtype="mixed_bfloat16")
+    for network, outputs in zip((encoder, decoder), OUTPUT_LAYERS[name]):
+        policies = {layer.name: layer.dtype_policy.name for layer in network.layers[1:]}
+        assert {layer for layer, policy in policies.items() if policy == "float32"} == outputs
+        assert set(policies.values()) == {"mixed_bfloat16", "float32"}
+        assert network.output.dtype == "float32"
+        assert {variable.dtype for variable in network.weights} == {"float32"}
+        last_hidden = [layer for layer in network.layers if layer.dtype_policy.name == "mixed_bfloat16"][-1]
+        assert last_hidden.output.dtype == "bfloat16"
+    _, decoded = _run(decoder, (4,))
+    assert decoded.dtype == np.float32 and np.all((decoded >= 0) & (decoded <= 1))
+
+
+@pytest.mark.parametrize("name, input_shape", ONE_SHAPE_PER_BUILDER)
+def test_float32_is_the_network_built_before_the_dtype_argument(name, input_shape):
+    """dtype="float32" and dtype=None (under Keras' default policy) give the same layers and weights."""
+    built = []
+    for dtype in (None, "float32"):
+        keras.utils.set_random_seed(SEED)
+        networks = BUILDERS[name](latent_dim=4, input_shape=input_shape, dtype=dtype)
+        built.append([(network.get_config(), network.get_weights()) for network in networks])
+    for (config, weights), (config_32, weights_32) in zip(*built):
+        assert config == config_32
+        for weight, weight_32 in zip(weights, weights_32, strict=True):
+            np.testing.assert_array_equal(weight, weight_32)
+    assert {layer.dtype_policy.name for network in BUILDERS[name](4, input_shape) for layer in network.layers} == {"float32"}
+
+
+def test_dtype_none_follows_keras_global_policy():
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        encoder, decoder = architectures.conv(latent_dim=4, input_shape=(4, 4, 3))
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert encoder.get_layer("block_0_conv").dtype_policy.name == "mixed_bfloat16"
+    assert encoder.get_layer("head_posterior").dtype_policy.name == "float32"
+    assert decoder.get_layer("x_mean").dtype_policy.name == "float32"
+
+
+def test_mixed_bfloat16_round_trip(tmp_path):
+    encoder, decoder = architectures.conv(latent_dim=4, input_shape=(4, 4, 3), dtype="mixed_bfloat16")
+    _randomize_weights(decoder)
+    decoder.save(tmp_path / "decoder.keras")
+    loaded = keras.models.load_model(tmp_path / "decoder.keras")
+    assert [layer.dtype_policy.name for layer in loaded.layers] == [layer.dtype_policy.name for layer in decoder.layers]
+    inputs, expected = _run(decoder, (4,))
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded(inputs, training=False)), expected)
+
+
+@pytest.mark.parametrize("name", list(BUILDERS))
+@pytest.mark.parametrize("dtype", ["int32", "bf16", "int8_from_float32", 3])
+def test_bad_dtype(name, dtype):
+    with pytest.raises(ValueError, match=re.escape(
+        f"`dtype` must be a Keras floating dtype policy, e.g. one of ('float32', 'mixed_bfloat16'), or None. "
+        f"Received: dtype={dtype!r}"
+    )):
+        BUILDERS[name](dtype=dtype)

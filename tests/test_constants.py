@@ -1,6 +1,6 @@
 """Tests for keras_avae/constants.py: each light copy equals the constant of the module it stands for."""
 
-from keras_avae import constants
+from keras_avae import architectures, constants
 from keras_avae.datasets import CELEBA_ATTRIBUTES
 from keras_avae.evaluation import engine, robustness
 from keras_avae.experiments import ablation, celeba, color_mnist, registry, table1
@@ -18,6 +18,7 @@ def test_constants_equal_their_homes():
     assert constants.DEFAULT_SQUARE_QUERIES == engine.DEFAULT_SQUARE_QUERIES
     assert constants.DEFAULT_CHECK_SIZE == robustness.DEFAULT_CHECK_SIZE
     assert constants.ARCHITECTURES == tuple(color_mnist.ARCHITECTURES)
+    assert constants.DTYPE_POLICIES == architectures.DTYPE_POLICIES
     assert constants.COLOR_MNIST_RANGE == color_mnist.COLOR_MNIST_RANGE
     defaults = constants.EVALUATE_DEFAULTS
     assert (defaults["attack_steps"], defaults["restarts"], defaults["batch_size"]) == (

@@ -152,8 +152,8 @@ def load_data(config):
 
 
 def networks(config, input_shape):
-    """The CelebA convnet of Appendix F."""
-    return architectures.celeba(latent_dim=config.latent_dim, input_shape=input_shape)
+    """The CelebA convnet of Appendix F, in `config.dtype_policy`."""
+    return architectures.celeba(latent_dim=config.latent_dim, input_shape=input_shape, dtype=config.dtype_policy)
 
 
 def fid_scorer_for(config, test_data):

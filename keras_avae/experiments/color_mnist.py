@@ -103,11 +103,12 @@ def experiment_data(train_data, test_data, source):
 
 
 def networks(config, input_shape):
-    """The encoder and decoder of `config.arch` (Appendix F; the MLP's size may come from the scale)."""
+    """The encoder and decoder of `config.arch` (Appendix F; the MLP's size may come from the scale),
+    in `config.dtype_policy`."""
     arch = config.arch
     if arch not in ARCHITECTURES:
         raise ValueError(f"`arch` must be one of {tuple(ARCHITECTURES)}. Received: arch={arch!r}")
-    kwargs = {"latent_dim": config.latent_dim, "input_shape": input_shape}
+    kwargs = {"latent_dim": config.latent_dim, "input_shape": input_shape, "dtype": config.dtype_policy}
     if arch == "mlp":
         for key, name in (("mlp_hidden_units", "hidden_units"), ("mlp_hidden_layers", "hidden_layers")):
             if getattr(config, key) is not None:

@@ -12,6 +12,7 @@ Example:
 import keras
 
 from keras_avae.models import AVAE, SEAVAE, VAE, AVAESelfSupervised, SmoothEncoder
+from keras_avae.models import networks as networks_lib
 
 MODEL_CLASSES = {
     "vae": VAE,
@@ -145,6 +146,7 @@ def model_from_config(config, networks, input_shape, pretrained=None):
     name = check_model_name(config.model)
     choices = config.choices()
     if name == "avae_ss":
+        check_dtype_policy(pretrained, config.dtype_policy)
         return build_model(name, pretrained=pretrained, rho=config.rho, **choices)
     encoder, decoder = networks(config, input_shape)
     return build_model(
@@ -160,6 +162,24 @@ def model_from_config(config, networks, input_shape, pretrained=None):
         seed=config.seed,
         **choices,
     )
+
+
+def check_dtype_policy(model, policy):
+    """Refuses a trained `model` whose networks compute in another dtype policy than `policy`.
+
+    AVAE-SS copies the networks of the model it post-trains, with their policy; a run's
+    `dtype_policy` must say what they compute in, as config.json records it.
+    """
+    if model is None:
+        return
+    for network in (model.encoder, model.decoder):
+        found = networks_lib.dtype_policy(network)
+        if found != policy:
+            raise ValueError(
+                f"The pretrained model's {network.name} computes in the dtype policy {found!r}; AVAE-SS keeps "
+                f"its networks' policy. Pass dtype_policy={found!r} (--dtype-policy {found}). "
+                f"Received: dtype_policy={policy!r}"
+            )
 
 
 def model_choices(model):

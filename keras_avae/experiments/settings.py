@@ -223,6 +223,11 @@ class Training(Settings):
         None, "compile training steps with XLA (default: 'auto', resolved per model: on for networks without "
         "convolutions, off otherwise, on a CPU)", BOOL, group=RUN,
     )
+    dtype_policy: str = setting(
+        "float32", "the networks' Keras dtype policy: float32, or mixed_bfloat16 (bfloat16 compute and float32 "
+        "variables, for a CPU with AVX512_BF16 or AMX, a TPU or a recent GPU; the networks' output layers and "
+        "every term of the objective stay float32)", one_of(constants.DTYPE_POLICIES), group=RUN,
+    )
     robustness_every_n_epochs: int = setting(
         0, "also attack the model after every N-th epoch of training, logged to TensorBoard and metrics.json "
         "(Figure 5, middle: training dynamics; 0: only after training)", NON_NEGATIVE_INT, group=RUN,

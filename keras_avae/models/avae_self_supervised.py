@@ -7,6 +7,7 @@ import tensorflow as tf
 from keras import ops
 
 from keras_avae import objectives
+from keras_avae.models import networks
 from keras_avae.models.avae import AVAE
 from keras_avae.validation import check_integer
 
@@ -97,7 +98,7 @@ class AVAESelfSupervised(AVAE):
         return self.sample_delusion(self._decode(z_prior, training=False))
 
     def _decode(self, z, training):
-        return self.decoder(z, training=False)  # frozen
+        return networks.decoder_mean(self.decoder(z, training=False))  # frozen
 
     def _objective_terms(self, x, x_mean, z_mean, z_log_var):
         """Eq. (34) has no data term: -KL(q(z|x) || p(z)) begins the objective; the AVAE's terms follow."""

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from keras_avae.models.compilation import sublayers
+
 
 def copy_network(network):
     """A new network with the same architecture and weights as `network`."""
@@ -43,6 +45,28 @@ def posterior_parameters(outputs):
     check_output(outputs, "encoder")
     z_mean, z_log_var = outputs if isinstance(outputs, (list, tuple)) else ops.split(outputs, 2, axis=-1)
     return ops.cast(z_mean, "float32"), ops.cast(z_log_var, "float32")
+
+
+def decoder_mean(outputs):
+    """The decoder's output g(z) as float32: a network under a mixed dtype policy may compute in
+    bfloat16, and the likelihood, the delusion's noise and the outputs of `reconstruct`, `generate`
+    and `sample` are float32 (the builders of `keras_avae.architectures` already end in float32)."""
+    return ops.cast(outputs, "float32")
+
+
+def dtype_policy(network):
+    """The name of the dtype policy `network`'s layers with weights compute in.
+
+    "float32" when all of them do; otherwise the one other policy they hold, e.g. "mixed_bfloat16" for
+    a network of `keras_avae.architectures` built with it (whose output layers are float32).
+
+    Raises:
+        ValueError: the layers hold more than one policy besides float32.
+    """
+    policies = {layer.dtype_policy.name for layer in sublayers(network) if layer.weights} - {"float32"}
+    if len(policies) > 1:
+        raise ValueError(f"The layers of {network.name} compute in several dtype policies: {sorted(policies)}.")
+    return policies.pop() if policies else "float32"
 
 
 def latent_dim(encoder, decoder, x_shape):

@@ -32,7 +32,9 @@ class VAE(CheckedInputs, Compilation, Saving, Sampling, Steps, keras.Model):
     takes an optimizer only (`Compilation`); every input is checked
     (`CheckedInputs`): images `(batch, *example_shape)`, finite, in `data_range`.
     The other mixins hold the steps of `fit` (`Steps`), the noise (`Sampling`),
-    and the config, `save` and `from_pretrained` (`Saving`).
+    and the config, `save` and `from_pretrained` (`Saving`). The networks may
+    compute under a mixed dtype policy (e.g. `"mixed_bfloat16"`): their outputs
+    are cast to float32, so every term, sample and returned tensor is float32.
 
     Args:
         encoder: Keras layer or model, x -> `(batch, 2 * latent_dim)` (the mean,
@@ -129,12 +131,12 @@ class VAE(CheckedInputs, Compilation, Saving, Sampling, Steps, keras.Model):
         return x
 
     def _decode(self, z, training):
-        """The decoder mean g(z)."""
-        return self.decoder(z, training=training)
+        """The decoder mean g(z), as float32 (`networks.decoder_mean`)."""
+        return networks.decoder_mean(self.decoder(z, training=training))
 
     def _objective_terms(self, x, x_mean, z_mean, z_log_var):
         """reconstruction, kl and elbo = reconstruction - kl (eq. 2), and the objective's first term, the elbo."""
-        reconstruction = objectives.reconstruction(x, ops.cast(x_mean, "float32"), self.likelihood, self.obs_var)
+        reconstruction = objectives.reconstruction(x, x_mean, self.likelihood, self.obs_var)
         kl = objectives.kl_to_standard_normal(z_mean, z_log_var)
         elbo = reconstruction - kl
         return {"elbo": elbo, "reconstruction": reconstruction, "kl": kl}, elbo
@@ -173,8 +175,8 @@ class VAE(CheckedInputs, Compilation, Saving, Sampling, Steps, keras.Model):
         super().build(input_shape)
 
     def call(self, x, training=False):
-        """Reconstructs x through the posterior mean: g(f^mu(x))."""
-        return self.decoder(self.posterior_parameters(x, training)[0], training=training)
+        """Reconstructs x through the posterior mean: g(f^mu(x)), as float32."""
+        return networks.decoder_mean(self.decoder(self.posterior_parameters(x, training)[0], training=training))
 
     # -------------------------------------------------------------- inference
 
@@ -191,8 +193,8 @@ class VAE(CheckedInputs, Compilation, Saving, Sampling, Steps, keras.Model):
         return self(self._checked_inference_inputs(x), training=False)
 
     def generate(self, z):
-        """The decoder mean g(z)."""
-        return self.decoder(z, training=False)
+        """The decoder mean g(z), as float32."""
+        return networks.decoder_mean(self.decoder(z, training=False))
 
     def sample(self, n):
         """`n` images g(z) with z ~ p(z) = N(0, I), the decoder means; `n` is an integer >= 1."""

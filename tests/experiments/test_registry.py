@@ -47,3 +47,19 @@ def test_avae_ss_post_trains_a_copy_of_a_trained_model():
         registry.build_model("vae", *tiny_networks(), pretrained=vae)
     with pytest.raises(ValueError, match="`model` must be one of"):
         registry.build_model("gan", *tiny_networks())
+
+
+def test_model_from_config_builds_the_networks_in_the_runs_dtype_policy():
+    from keras_avae.experiments import color_mnist
+    from keras_avae.experiments.settings import RunConfig
+    from keras_avae.models import networks
+
+    config = RunConfig(model="avae", arch="conv", latent_dim=4, dtype_policy="mixed_bfloat16")
+    model = registry.model_from_config(config, color_mnist.networks, (4, 4, 3))
+    assert networks.dtype_policy(model.encoder) == networks.dtype_policy(model.decoder) == "mixed_bfloat16"
+    ss_config = config.replace(model="avae_ss")
+    assert networks.dtype_policy(registry.model_from_config(ss_config, None, (4, 4, 3), model).encoder) == "mixed_bfloat16"
+    with pytest.raises(ValueError, match=r"The pretrained model's conv_encoder computes in the dtype policy "
+                       r"'mixed_bfloat16'; AVAE-SS keeps its networks' policy\. Pass dtype_policy='mixed_bfloat16' "
+                       r"\(--dtype-policy mixed_bfloat16\)\. Received: dtype_policy='float32'"):
+        registry.model_from_config(ss_config.replace(dtype_policy="float32"), None, (4, 4, 3), model)

@@ -41,6 +41,15 @@ def test_a_setting_an_older_record_lacks_counts_as_its_default():
     assert run.changed_settings(stored, BASE.replace(rho=0.9)) == {"rho": (0.975, 0.9)}
 
 
+def test_a_resume_refuses_another_dtype_policy(tmp_path):
+    stored = json.loads(json.dumps(BASE.record()))
+    del stored["dtype_policy"]  # a run recorded before the setting existed computed in float32
+    assert run.changed_settings(stored, BASE) == {}
+    run.record_settings(tmp_path, BASE)
+    with pytest.raises(ValueError, match=r"Changed: dtype_policy \"float32\" -> \"mixed_bfloat16\"\."):
+        run.check_resumable(tmp_path, BASE.replace(dtype_policy="mixed_bfloat16"))
+
+
 def test_record_settings_writes_once_and_then_checks(tmp_path):
     backup = tmp_path / "run" / "backup"
     run.record_settings(backup, BASE)

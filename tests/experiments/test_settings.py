@@ -51,6 +51,7 @@ BAD = [
     (settings.TrainSettings, {"pretrained": "v.keras"}, "`pretrained` is only for model='avae_ss'"),
     (settings.TrainSettings, {"fid_extractor": "a", "inception_weights": "b"}, "either `inception_weights`"),
     (settings.TrainSettings, {"epoch": 3}, "Unknown settings ['epoch']"),
+    (settings.TrainSettings, {"dtype_policy": "mixed_float16"}, "`dtype_policy` must be one of ('float32', 'mixed_bfloat16')"),
     (settings.Table1Settings, {"arch": "resnet"}, "`arch` must list architectures from mlp, conv"),
     (settings.Table1Settings, {"rows": "VAE,GAN"}, "`rows` must list rows from"),
     (settings.AblationSettings, {"delusion": "sample"}, "Unknown settings ['delusion']"),  # the rows fix it
@@ -123,3 +124,21 @@ def test_each_flag_runs_its_fields_check(capsys):
     assert settings.TrainSettings.from_dict(parsed).pick(("epochs", "fid", "delusion")) == {
         "epochs": 3, "fid": False, "delusion": "mean",
     }
+
+
+def test_the_dtype_policy_is_a_flag_of_every_command_that_builds_networks():
+    """float32 by default; `train` and every `reproduce` command take --dtype-policy and record it."""
+    for argv, cls in (
+        (["train"], settings.TrainSettings),
+        (["reproduce", "table1"], settings.Table1Settings),
+        (["reproduce", "ablation"], settings.AblationSettings),
+        (["reproduce", "rho-sweep"], settings.RhoSweepSettings),
+        (["reproduce", "learning-curve"], settings.LearningCurveSettings),
+        (["reproduce", "celeba"], settings.CelebASettings),
+    ):
+        assert cls().dtype_policy == "float32"
+        args = cli.build_parser().parse_args([*argv, "--dtype-policy", "mixed_bfloat16"])
+        assert cli.settings(args)["dtype_policy"] == "mixed_bfloat16"
+        assert settings.run_config(cls.from_dict(cli.settings(args)), arch="conv").dtype_policy == "mixed_bfloat16"
+    assert settings.TrainSettings(dtype_policy="mixed_bfloat16").record()["dtype_policy"] == "mixed_bfloat16"
+    assert "dtype_policy" not in settings.EvaluateSettings.field_names()  # a saved model keeps its own
