@@ -662,7 +662,7 @@ NOISE_ALGORITHMS = ("philox", "threefry", "auto_select", "keras.random.normal")
 def noise_functions(shape, jit_compile):
     """`{name: f(x) = x + sqrt(v) * eps}` with eps ~ N(0, I) of `shape`, drawn each call from a seed generator.
 
-    This is the sampled delusion's draw (`VAE._sample_observation`) alone; "none" adds nothing, the baseline.
+    This is the sampled delusion's draw (`VAE.sample_observation`) alone; "none" adds nothing, the baseline.
     """
     generator = keras.random.SeedGenerator(SEED)
     scale = 0.5**0.5

@@ -78,7 +78,7 @@ def test_a_bfloat16_decoder_output_is_cast_before_the_likelihood_and_the_delusio
     model = keras_avae.AVAE(encoder, decoder, seed=0)
     model.build((None,) + IMAGE_SHAPE)
     x_mean = model._decode(keras.random.normal((BATCH, LATENT_DIM)), training=False)
-    assert _dtype(x_mean) == _dtype(model._delusion(x_mean)) == "float32"
+    assert _dtype(x_mean) == _dtype(model.sample_delusion(x_mean)) == "float32"
     assert {_dtype(term) for term in model.terms(_images()).values()} == {"float32"}
     assert _dtype(model.generate(np.zeros((2, LATENT_DIM), "float32"))) == "float32"
 
