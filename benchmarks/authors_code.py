@@ -109,6 +109,9 @@ from keras_avae.experiments import registry, run_directory, summaries
 from keras_avae.experiments import run as protocol_run
 from keras_avae.validation import check_positive, check_rho
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import arguments  # noqa: E402  (benchmarks/arguments.py, beside this file)
+
 AUTHORS_REPOSITORY = "google-deepmind/deepmind-research"
 """Where the authors' code is published (folder `AUTHORS_PACKAGE`)."""
 
@@ -754,12 +757,6 @@ def run(args):
 # ------------------------------------------------------------- command line
 
 
-def _positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1; got {text!r}")
-    return value
-
 
 def _floats(text):
     try:
@@ -781,30 +778,30 @@ def build_parser():
                         help=f"local checkout of the authors' `{AUTHORS_PACKAGE}/` folder ({AUTHORS_REPOSITORY}), "
                              "or the folder holding it")
     parser.add_argument("--model", choices=MODEL_NAMES, default="avae")
-    parser.add_argument("--steps", type=_positive_int, default=DEFAULT_STEPS, help="training steps")
+    parser.add_argument("--steps", type=arguments.positive_int, default=DEFAULT_STEPS, help="training steps")
     parser.add_argument("--rho", type=float, default=DEFAULT_RHO, help="AVAE coupling")
     parser.add_argument("--obs-var", type=float, default=DEFAULT_OBS_VAR, help="likelihood variance v")
-    parser.add_argument("--latent-dim", type=_positive_int, default=DEFAULT_LATENT_DIM)
+    parser.add_argument("--latent-dim", type=arguments.positive_int, default=DEFAULT_LATENT_DIM)
     parser.add_argument("--learning-rate", type=float, default=DEFAULT_LEARNING_RATE)
-    parser.add_argument("--batch-size", type=_positive_int, default=DEFAULT_BATCH_SIZE)
+    parser.add_argument("--batch-size", type=arguments.positive_int, default=DEFAULT_BATCH_SIZE)
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="their rng_seed, shuffling, probes, attacks")
-    parser.add_argument("--log-every", type=_positive_int, default=DEFAULT_LOG_EVERY,
+    parser.add_argument("--log-every", type=arguments.positive_int, default=DEFAULT_LOG_EVERY,
                         help="their test_every: steps between printed test ELBOs")
     parser.add_argument("--out", default=None, help="run folder (default runs/authors_code_<model>)")
     parser.add_argument("--data", default=None, help="mnist.npz (default: $KERAS_AVAE_MNIST_PATH or shared/data)")
-    parser.add_argument("--train-size", type=_positive_int, default=None,
+    parser.add_argument("--train-size", type=arguments.positive_int, default=None,
                         help="training images for their training (default all)")
-    parser.add_argument("--test-size", type=_positive_int, default=DEFAULT_TEST_SIZE,
+    parser.add_argument("--test-size", type=arguments.positive_int, default=DEFAULT_TEST_SIZE,
                         help="test images for the test terms, MSE and clean probe accuracy")
-    parser.add_argument("--probe-train-size", type=_positive_int, default=DEFAULT_PROBE_TRAIN_SIZE,
+    parser.add_argument("--probe-train-size", type=arguments.positive_int, default=DEFAULT_PROBE_TRAIN_SIZE,
                         help="training images the linear probes are fitted on")
-    parser.add_argument("--attack-size", type=_positive_int, default=DEFAULT_ATTACK_SIZE,
+    parser.add_argument("--attack-size", type=arguments.positive_int, default=DEFAULT_ATTACK_SIZE,
                         help="test images attacked")
-    parser.add_argument("--attack-steps", type=_positive_int, default=DEFAULT_ATTACK_STEPS)
-    parser.add_argument("--restarts", type=_positive_int, default=DEFAULT_RESTARTS)
+    parser.add_argument("--attack-steps", type=arguments.positive_int, default=DEFAULT_ATTACK_STEPS)
+    parser.add_argument("--restarts", type=arguments.positive_int, default=DEFAULT_RESTARTS)
     parser.add_argument("--epsilons", type=_floats, default=DEFAULT_EPSILONS, help="comma-separated L-inf radii")
     parser.add_argument("--losses", type=_names, default=DEFAULT_LOSSES, help="comma-separated attack losses")
-    parser.add_argument("--check-size", type=_positive_int, default=DEFAULT_CHECK_SIZE,
+    parser.add_argument("--check-size", type=arguments.positive_int, default=DEFAULT_CHECK_SIZE,
                         help="test images the port is checked on")
     return parser
 

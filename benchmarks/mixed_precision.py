@@ -57,10 +57,9 @@ from keras_avae.evaluation import probes  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import flops  # noqa: E402  (benchmarks/flops.py, beside this file)
 import train_step  # noqa: E402  (its timer, its random images and its environment)
+from arguments import names, positive_int  # noqa: E402  (beside this file)
+from train_step import IMAGE_SHAPE, LATENT_DIM, LEARNING_RATE  # noqa: E402  (the same networks and optimizer)
 
-IMAGE_SHAPE = (28, 28, 3)
-LATENT_DIM = 64
-LEARNING_RATE = 1e-4
 BATCH_SIZE = 64
 SEED = 0
 DATA_SEED = 0
@@ -264,27 +263,21 @@ def print_verdicts(lines):
 # ------------------------------------------------------------------- main
 
 
-def _positive_int(text):
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive int; got {text!r}")
-    return value
-
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=None, help="a local mnist.npz (default: the keras.datasets download)")
     parser.add_argument("--arch", choices=tuple(ARCHITECTURES), default="conv")
-    parser.add_argument("--models", type=train_step._names(tuple(MODELS)), default=tuple(MODELS),
+    parser.add_argument("--models", type=names(tuple(MODELS)), default=tuple(MODELS),
                         help="comma-separated, from " + ",".join(MODELS))
-    parser.add_argument("--timing-steps", type=_positive_int, default=DEFAULT_TIMING_STEPS,
+    parser.add_argument("--timing-steps", type=positive_int, default=DEFAULT_TIMING_STEPS,
                         help="timed steps per repeat (rounded up to whole executions)")
-    parser.add_argument("--repeats", type=_positive_int, default=DEFAULT_REPEATS)
-    parser.add_argument("--steps", type=_positive_int, default=DEFAULT_STEPS, help="training steps of the short run")
-    parser.add_argument("--images", type=_positive_int, default=DEFAULT_IMAGES,
+    parser.add_argument("--repeats", type=positive_int, default=DEFAULT_REPEATS)
+    parser.add_argument("--steps", type=positive_int, default=DEFAULT_STEPS, help="training steps of the short run")
+    parser.add_argument("--images", type=positive_int, default=DEFAULT_IMAGES,
                         help="training images (the short run's batches and the probes' training set)")
-    parser.add_argument("--test-images", type=_positive_int, default=DEFAULT_TEST_IMAGES)
-    parser.add_argument("--probe-epochs", type=_positive_int, default=probes.PROBE_EPOCHS)
+    parser.add_argument("--test-images", type=positive_int, default=DEFAULT_TEST_IMAGES)
+    parser.add_argument("--probe-epochs", type=positive_int, default=probes.PROBE_EPOCHS)
     parser.add_argument("--no-results", dest="results", action="store_false", help="time the steps only")
     parser.add_argument("--peak-gflops", type=float, default=None, metavar="GFLOPS",
                         help="this CPU's float32 peak (bfloat16: twice it), instead of cores x clock x 32 FLOP/cycle")

@@ -48,6 +48,7 @@ import keras
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import arguments  # noqa: E402  (benchmarks/arguments.py, beside this file)
 import authors_code  # noqa: E402  (benchmarks/authors_code.py, beside this file)
 
 import keras_avae  # noqa: E402
@@ -234,18 +235,18 @@ def parse_args(argv=None):
     )
     parser.add_argument("--code-dir", required=True,
                         help="the authors' `avae/` folder (google-deepmind/deepmind-research), or the folder holding it")
-    parser.add_argument("--steps", type=authors_code._positive_int, default=DEFAULT_STEPS, help="timed steps per run")
-    parser.add_argument("--cycles", type=authors_code._positive_int, default=DEFAULT_CYCLES)
+    parser.add_argument("--steps", type=arguments.positive_int, default=DEFAULT_STEPS, help="timed steps per run")
+    parser.add_argument("--cycles", type=arguments.positive_int, default=DEFAULT_CYCLES)
     parser.add_argument("--rows", default="vae,avae_theirs,avae_default",
                         help="comma-separated from vae, avae_theirs, avae_default")
-    parser.add_argument("--batch-size", type=authors_code._positive_int, default=authors_code.DEFAULT_BATCH_SIZE)
+    parser.add_argument("--batch-size", type=arguments.positive_int, default=authors_code.DEFAULT_BATCH_SIZE)
     parser.add_argument("--learning-rate", type=float, default=authors_code.DEFAULT_LEARNING_RATE)
     parser.add_argument("--rho", type=float, default=authors_code.DEFAULT_RHO)
     parser.add_argument("--obs-var", type=float, default=authors_code.DEFAULT_OBS_VAR)
-    parser.add_argument("--latent-dim", type=authors_code._positive_int, default=authors_code.DEFAULT_LATENT_DIM)
+    parser.add_argument("--latent-dim", type=arguments.positive_int, default=authors_code.DEFAULT_LATENT_DIM)
     parser.add_argument("--seed", type=int, default=authors_code.DEFAULT_SEED)
     parser.add_argument("--data", default=None, help="mnist.npz (default: $KERAS_AVAE_MNIST_PATH or shared/data)")
-    parser.add_argument("--train-size", type=authors_code._positive_int, default=None,
+    parser.add_argument("--train-size", type=arguments.positive_int, default=None,
                         help="training images (default all)")
     args = parser.parse_args(argv)
     chosen = [name.strip() for name in args.rows.split(",") if name.strip()]

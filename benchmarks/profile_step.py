@@ -135,6 +135,7 @@ from tensorflow.tsl.profiler.protobuf import xplane_pb2  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from arguments import names, positive_int  # noqa: E402  (beside this file)
 from train_step import EpochTimer, environment, make_dataset  # noqa: E402  (beside this file)
 
 import keras_avae  # noqa: E402
@@ -808,36 +809,21 @@ def print_ratios(result):
 # ---------------------------------------------------------------------- main
 
 
-def _cases(text):
-    if text.strip() == "none":
-        return []
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = [name for name in names if name not in CASES]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(f"choose from {','.join(CASES)}; got {text!r}")
-    return names
-
-
-def _positive_int(text):
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive int; got {text!r}")
-    return value
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", type=_cases, default=list(CASES),
+    parser.add_argument("--cases", type=names(tuple(CASES), allow_none=True), default=tuple(CASES),
                         help="comma-separated, from " + ",".join(CASES) + "; or none (with --noise)")
-    parser.add_argument("--steps", type=_positive_int, default=None,
+    parser.add_argument("--steps", type=positive_int, default=None,
                         help=f"steps per epoch, untraced and traced (default {DEFAULT_STEPS})")
-    parser.add_argument("--repeats", type=_positive_int, default=DEFAULT_REPEATS,
+    parser.add_argument("--repeats", type=positive_int, default=DEFAULT_REPEATS,
                         help="untraced epochs per case; the median is reported")
-    parser.add_argument("--batch-size", type=_positive_int, default=DEFAULT_BATCH_SIZE)
+    parser.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE)
     parser.add_argument("--data", choices=("array", "dataset"), default="array",
                         help="feed `fit` a NumPy array (checked whole, as the README does) or a tf.data.Dataset "
                         "(checked batch by batch in the input pipeline)")
-    parser.add_argument("--top", type=_positive_int, default=DEFAULT_TOP, help="ops and op types listed per case")
+    parser.add_argument("--top", type=positive_int, default=DEFAULT_TOP, help="ops and op types listed per case")
     parser.add_argument("--logdir", default=None,
                         help="keep the traces (and the HLO dump) here, for TensorBoard or xprof; default: "
                         "a temporary directory, deleted at the end")

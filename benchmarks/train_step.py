@@ -99,6 +99,7 @@ from keras_avae.models.compilation import DEFAULT_STEPS_PER_EXECUTION  # noqa: E
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import flops  # noqa: E402  (benchmarks/flops.py, beside this file)
+from arguments import names, positive_int  # noqa: E402  (beside this file)
 
 IMAGE_SHAPE = (28, 28, 3)
 LATENT_DIM = 64
@@ -603,39 +604,23 @@ def print_header(env, args):
 # ---------------------------------------------------------------------- main
 
 
-def _names(allowed):
-    def parse(text):
-        names = tuple(name.strip() for name in text.split(",") if name.strip())
-        unknown = [name for name in names if name not in allowed]
-        if unknown or not names:
-            raise argparse.ArgumentTypeError(f"choose from {','.join(allowed)}; got {text!r}")
-        return names
-
-    return parse
-
-
-def _positive_int(text):
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive int; got {text!r}")
-    return value
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=_positive_int, default=None,
+    parser.add_argument("--steps", type=positive_int, default=None,
                         help=f"timed steps per repeat for every arch (default {DEFAULT_STEPS})")
-    parser.add_argument("--repeats", type=_positive_int, default=DEFAULT_REPEATS,
+    parser.add_argument("--repeats", type=positive_int, default=DEFAULT_REPEATS,
                         help="timed repeats of every case; the median is reported")
-    parser.add_argument("--archs", type=_names(tuple(ARCHITECTURES)), default=tuple(ARCHITECTURES),
+    parser.add_argument("--archs", type=names(tuple(ARCHITECTURES)), default=tuple(ARCHITECTURES),
                         help="comma-separated, from " + ",".join(ARCHITECTURES))
-    parser.add_argument("--models", type=_names(tuple(MODELS)), default=tuple(MODELS),
+    parser.add_argument("--models", type=names(tuple(MODELS)), default=tuple(MODELS),
                         help="comma-separated, from " + ",".join(MODELS))
-    parser.add_argument("--configs", type=_names(CONFIG_NAMES), default=None,
+    parser.add_argument("--configs", type=names(CONFIG_NAMES), default=None,
                         help=f"any of {','.join(CONFIG_NAMES)} (default: all; "
                         "fit_xla_nocheck on the MLP only)")
-    parser.add_argument("--batch-size", type=_positive_int, default=DEFAULT_BATCH_SIZE)
-    parser.add_argument("--steps-per-execution", type=_positive_int,
+    parser.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE)
+    parser.add_argument("--steps-per-execution", type=positive_int,
                         default=DEFAULT_STEPS_PER_EXECUTION,
                         help="`compile(steps_per_execution=...)` of fit_xla_spe")
     parser.add_argument("--peak-gflops", type=float, default=None, metavar="GFLOPS",

@@ -87,14 +87,25 @@ def write_fake_mnist():
 
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
+BENCHMARKS_DIR = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
-def load_example(filename, module_name):
-    """Imports `examples/<filename>` as a module named `module_name` (examples are scripts, not a package)."""
-    spec = importlib.util.spec_from_file_location(module_name, EXAMPLES_DIR / filename)
+def load_script(path, module_name):
+    """Imports the script at `path` as a module named `module_name` (examples and benchmarks are scripts, not packages)."""
+    spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def load_example(filename, module_name):
+    """Imports `examples/<filename>` as a module named `module_name`."""
+    return load_script(EXAMPLES_DIR / filename, module_name)
+
+
+def load_benchmark(name, module_name=None):
+    """Imports `benchmarks/<name>.py` as a module named `module_name` (default: `name`)."""
+    return load_script(BENCHMARKS_DIR / f"{name}.py", module_name or name)
 
 
 def pytest_collection_modifyitems(items):

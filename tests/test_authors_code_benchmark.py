@@ -1,10 +1,8 @@
 """Tests for benchmarks/authors_code.py: the port of the authors' Haiku MLP, its checks and shims, without JAX."""
 
 import dataclasses
-import importlib.util
 import sys
 import types
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -13,7 +11,8 @@ import pytest
 import keras_avae
 from keras_avae import architectures
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "authors_code.py"
+from conftest import load_benchmark
+
 SEED = 0
 BATCH = 8
 LATENT_DIM = 64
@@ -25,15 +24,7 @@ FORWARD_TOLERANCE = 1e-5
 JAX_PACKAGES = ("jax", "jaxlib", "haiku", "optax")
 
 
-def load_script(module_name="authors_code"):
-    """Imports benchmarks/authors_code.py as a module (benchmarks are scripts, not a package)."""
-    spec = importlib.util.spec_from_file_location(module_name, SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = load_script()
+bench = load_benchmark("authors_code")
 
 
 def haiku_params(rng, latent_dim=LATENT_DIM, image_shape=IMAGE_SHAPE, units=architectures.MLP_HIDDEN_UNITS,
@@ -355,7 +346,7 @@ def test_save_params_writes_module_and_key(tmp_path):
 def test_help_works_without_jax(monkeypatch, capsys):
     for name in JAX_PACKAGES:
         monkeypatch.setitem(sys.modules, name, None)  # `import jax` now raises ImportError
-    script = load_script("authors_code_without_jax")
+    script = load_benchmark("authors_code", "authors_code_without_jax")
     with pytest.raises(SystemExit) as exit_info:
         script.build_parser().parse_args(["--help"])
     assert exit_info.value.code == 0

@@ -2,10 +2,8 @@
 training step against the count from the layers' shapes, the conv net's FLOPs re-derived from Appendix F,
 and the CPU's peak."""
 
-import importlib.util
 import statistics
 import types
-from pathlib import Path
 
 import keras
 import pytest
@@ -13,7 +11,8 @@ import pytest
 import keras_avae
 from keras_avae import architectures
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+from conftest import load_benchmark
+
 BATCH = 64
 IMAGE_SHAPE = (28, 28, 3)
 LATENT_DIM = 64
@@ -23,15 +22,8 @@ LATENT_DIM = 64
 PROFILER_RTOL = 0.02
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-flops = _load("flops")
-train_step = _load("train_step")
+flops = load_benchmark("flops")
+train_step = load_benchmark("train_step")
 
 
 def _model(model_class, arch="conv", dtype=None):

@@ -1,26 +1,17 @@
 """Tests for benchmarks/mixed_precision.py: the same start under both policies, the verdicts, the table,
 and a run with tiny flags."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from keras_avae.models import networks
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "mixed_precision.py"
+from conftest import load_benchmark
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location("mixed_precision", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load()
+bench = load_benchmark("mixed_precision")
 
 
 def test_both_policies_start_from_the_same_weights():

@@ -1,21 +1,11 @@
 """Tests for benchmarks/peer.py, without JAX: the rotation of the cycles, the rows and the table."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "peer.py"
+from conftest import load_benchmark
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location("peer", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-peer = _load()
+peer = load_benchmark("peer")
 
 
 class _Fixed:

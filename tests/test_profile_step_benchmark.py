@@ -1,6 +1,5 @@
 """Tests for benchmarks/profile_step.py: the trace summary on hand-made traces, the HLO names, and a tiny run."""
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -10,18 +9,13 @@ from pathlib import Path
 import pytest
 from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
+from conftest import load_benchmark
+
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "profile_step.py"
 PS_PER_MS = 10**9
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location("profile_step", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-profile_step = _load()
+profile_step = load_benchmark("profile_step")
 
 CALL = "EagerLocalExecute: __inference_multi_step_on_iterator_7"
 PREFIX = "while/body/_1/while/cond/then/_9/while/cond/StatefulPartitionedCall/"
@@ -189,8 +183,8 @@ def test_a_trace_without_the_train_function_is_refused():
 
 
 def test_the_cases_are_chosen_on_the_command_line():
-    assert profile_step.parse_args(["--cases", "conv_se,mlp_vae"]).cases == ["conv_se", "mlp_vae"]
-    assert profile_step.parse_args(["--cases", "none", "--noise"]).cases == []
+    assert profile_step.parse_args(["--cases", "conv_se,mlp_vae"]).cases == ("conv_se", "mlp_vae")
+    assert profile_step.parse_args(["--cases", "none", "--noise"]).cases == ()
     for argv in (["--cases", "conv_xx"], ["--cases", "none"]):
         with pytest.raises(SystemExit):
             profile_step.parse_args(argv)
