@@ -136,7 +136,8 @@ def measure_speed(cases, dataset, steps, repeats, report=print):
 
 
 def speed_rows(cases, steps, peaks):
-    """One row per case: ms/step, ratio to float32 of the same model, GFLOP/s and % of the policy's peak."""
+    """One row per case: ms/step, ratio to float32 of the same model, GFLOP/s and % of the policy's
+    peak (`peaks`: policy -> a dict with `gflops`, `flops.cpu_peak` or `flops.ceiling`)."""
     reference = {case.model_name: case for case in cases if case.policy == REFERENCE}
     rows = []
     for case in cases:
@@ -299,12 +300,16 @@ def main(argv=None):
         print(f"  peak {policy}: {peaks[policy]['formula']}")
     for dtype, gflops in matmul.items():
         print(f"  a {flops.MATMUL_SIZE}^2 {dtype} matmul reaches {gflops:.1f} GFLOP/s")
+    ceilings = {policy: flops.ceiling(peaks[policy], matmul.get(keras.DTypePolicy(policy).compute_dtype))
+                for policy in POLICIES}
+    for policy in POLICIES:
+        print(f"  % peak of {policy}: of {ceilings[policy]['gflops']:.1f} GFLOP/s ({ceilings[policy]['source']})")
 
     cases = [Case(args.arch, model_name, policy, BATCH_SIZE) for model_name in args.models for policy in POLICIES]
     spe = cases[0].model.steps_per_execution
     timing_steps = -(-args.timing_steps // spe) * spe
     measure_speed(cases, train_step.make_dataset(BATCH_SIZE), timing_steps, args.repeats)
-    speed = speed_rows(cases, timing_steps, peaks)
+    speed = speed_rows(cases, timing_steps, ceilings)
     del cases
 
     results = []
@@ -328,7 +333,7 @@ def main(argv=None):
           f"{args.images} images, scored on {args.test_images}; total {total_s:.0f} s")
     if args.json:
         with open(args.json, "w") as file:
-            json.dump({"environment": env, "args": vars(args), "peaks": peaks, "matmul_gflops": matmul,
+            json.dump({"environment": env, "args": vars(args), "peaks": peaks, "ceilings": ceilings, "matmul_gflops": matmul,
                        "speed": speed, "results": results, "verdicts": lines, "total_s": total_s}, file, indent=2)
     return 0
 

@@ -154,3 +154,11 @@ def test_train_step_reports_gflops_beside_the_peak(capsys):
     args = train_step.parse_args(["--peak-gflops", "200", "--no-matmul"])
     limits = train_step.machine_limits(args)
     assert limits["peak"]["gflops"] == 200.0 and limits["matmul_gflops"] is None
+
+
+def test_the_ceiling_is_the_matmul_where_it_beats_the_derived_peak():
+    peak = {"gflops": 166.2}
+    assert flops.ceiling(peak, 209.9) == {"gflops": 209.9, "source": "matmul"}
+    assert flops.ceiling(peak, 120.0) == {"gflops": 166.2, "source": "derived peak"}
+    assert flops.ceiling(peak) == {"gflops": 166.2, "source": "derived peak"}
+    assert flops.ceiling({"gflops": None}, 50.0)["source"] == "matmul"
