@@ -275,6 +275,13 @@ def _add_command(subparsers, name, spec):
 
 def build_parser():
     """The `keras-avae` argument parser, with the subcommands train, evaluate and reproduce."""
+    return build_parsers()[()]
+
+
+def build_parsers():
+    """The `keras-avae` parser and each subcommand's, by path: `()`, `("train",)`,
+    `("reproduce",)`, `("reproduce", "table1")`, ... (argparse lists a parser's subparsers only
+    through private attributes, so they are kept here as they are made)."""
     parser = argparse.ArgumentParser(
         prog=PROG,
         formatter_class=_FORMATTER,
@@ -294,23 +301,24 @@ def build_parser():
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {keras_avae.__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help="what to do")
+    parsers = {(): parser}
     for name, spec in COMMANDS.items():
-        _add_command(subparsers, name, spec)
+        parsers[(name,)] = _add_command(subparsers, name, spec)
     reproduce = subparsers.add_parser(
         "reproduce",
         help="reproduce a table or figure of the paper: table1, ablation, rho-sweep, learning-curve, celeba",
         formatter_class=_FORMATTER,
         description="Reproduce a result of the paper; run `keras-avae reproduce EXPERIMENT --help` for its flags.",
     )
+    parsers[("reproduce",)] = reproduce
     experiments = reproduce.add_subparsers(
         dest="experiment", required=True, metavar="EXPERIMENT", help="the result to reproduce"
     )
     for name, spec in EXPERIMENTS.items():
-        _add_command(experiments, name, spec)
-    _add_debug(parser, top=True)
-    for child in _subparsers(parser):
-        _add_debug(child)
-    return parser
+        parsers[("reproduce", name)] = _add_command(experiments, name, spec)
+    for path, child in parsers.items():
+        _add_debug(child, top=path == ())
+    return parsers
 
 
 DEBUG_HELP = (
@@ -322,15 +330,6 @@ DEBUG_HELP = (
 def _add_debug(parser, top=False):
     # Accepted before the command and after it; a subcommand's default must not reset the global flag.
     parser.add_argument("--debug", action="store_true", default=False if top else argparse.SUPPRESS, help=DEBUG_HELP)
-
-
-def _subparsers(parser):
-    """Every parser below `parser` (the commands and the experiments of `reproduce`)."""
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for child in action.choices.values():
-                yield child
-                yield from _subparsers(child)
 
 
 def settings(args):

@@ -1,7 +1,6 @@
 """Tests for keras_avae/cli.py: every subcommand's --help, flags that map onto the library's settings,
 the console script, and a tiny `keras-avae train` run."""
 
-import argparse
 import importlib.metadata
 import json
 import shutil
@@ -34,11 +33,12 @@ def fake_mnist(tmp_path, write_fake_mnist):
 
 def _subparser(path):
     """The argparse parser of a subcommand path such as ("reproduce", "table1")."""
-    parser = cli.build_parser()
-    for name in path:
-        action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        parser = action.choices[name]
-    return parser
+    return cli.build_parsers()[path]
+
+
+def _flags(parser):
+    """A parser's actions; argparse has no public list of them, so this reads `_actions`."""
+    return parser._actions
 
 
 @pytest.mark.parametrize("path", [(), ("reproduce",), *SUBCOMMANDS], ids=lambda p: " ".join(p) or "keras-avae")
@@ -48,7 +48,7 @@ def test_help_explains_every_flag(path, capsys):
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
     assert text.startswith("usage: keras-avae")
-    for action in _subparser(path)._actions:
+    for action in _flags(_subparser(path)):
         assert action.help, f"{action.option_strings or action.dest} has no help"
         for option in action.option_strings:
             assert option in text
@@ -57,7 +57,7 @@ def test_help_explains_every_flag(path, capsys):
 @pytest.mark.parametrize("path", list(SUBCOMMANDS), ids=" ".join)
 def test_every_flag_is_a_setting_of_the_library_function(path):
     """The CLI holds no settings of its own: each flag is a field of the command's settings class."""
-    destinations = {a.dest for a in _subparser(path)._actions if not isinstance(a, argparse._HelpAction)}
+    destinations = {a.dest for a in _flags(_subparser(path)) if a.dest != "help"}
     assert destinations - {"debug"} <= set(SUBCOMMANDS[path].field_names())
 
 
