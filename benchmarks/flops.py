@@ -321,3 +321,12 @@ def ceiling(peak, matmul=None):
     if matmul is not None and (peak["gflops"] is None or matmul > peak["gflops"]):
         return {"gflops": matmul, "source": "matmul"}
     return {"gflops": peak["gflops"], "source": "derived peak"}
+
+
+def add_limit_arguments(parser, dtypes="a float32 matrix product"):
+    """`--peak-gflops` (the float32 peak instead of `cpu_peak`'s; bfloat16's is twice it) and
+    `--no-matmul` (skip timing `dtypes` beside the peak), for the scripts that print % peak."""
+    parser.add_argument("--peak-gflops", type=float, default=None, metavar="GFLOPS",
+                        help="this CPU's float32 peak (bfloat16: twice it), instead of cores x clock x 32 FLOP/cycle")
+    parser.add_argument("--no-matmul", dest="matmul", action="store_false",
+                        help=f"skip timing {dtypes} beside the peak")

@@ -280,10 +280,7 @@ def parse_args(argv):
     parser.add_argument("--test-images", type=positive_int, default=DEFAULT_TEST_IMAGES)
     parser.add_argument("--probe-epochs", type=positive_int, default=probes.PROBE_EPOCHS)
     parser.add_argument("--no-results", dest="results", action="store_false", help="time the steps only")
-    parser.add_argument("--peak-gflops", type=float, default=None, metavar="GFLOPS",
-                        help="this CPU's float32 peak (bfloat16: twice it), instead of cores x clock x 32 FLOP/cycle")
-    parser.add_argument("--no-matmul", dest="matmul", action="store_false",
-                        help="skip timing float32 and bfloat16 matrix products beside the peaks")
+    flops.add_limit_arguments(parser, "float32 and bfloat16 matrix products")
     parser.add_argument("--json", metavar="PATH", help="also write the results here")
     return parser.parse_args(argv)
 

@@ -624,10 +624,7 @@ def parse_args(argv):
     parser.add_argument("--steps-per-execution", type=positive_int,
                         default=DEFAULT_STEPS_PER_EXECUTION,
                         help="`compile(steps_per_execution=...)` of fit_xla_spe")
-    parser.add_argument("--peak-gflops", type=float, default=None, metavar="GFLOPS",
-                        help="this CPU's float32 peak, instead of cores x clock x 32 FLOP/cycle (benchmarks/flops.py)")
-    parser.add_argument("--no-matmul", dest="matmul", action="store_false",
-                        help="skip timing a float32 matrix product beside the peak")
+    flops.add_limit_arguments(parser)
     parser.add_argument("--json", metavar="PATH", help="also write the results here")
     return parser.parse_args(argv)
 
