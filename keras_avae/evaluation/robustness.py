@@ -246,7 +246,7 @@ class AdversarialEvaluator:
             raise ValueError(f"`test_data` does not fit the encoder: {problem}.")
         results = RobustnessResults({})
         for task, probe in probes.items():
-            self._evaluate_task(results, task, self._classifier(encoder, probe, task), x, labels[task])
+            self._evaluate_task(results, task, self.classifier(encoder, probe, task), x, labels[task])
         for problem in results.problems:
             warnings.warn(problem, RobustnessSanityWarning, stacklevel=2)
         return results
@@ -272,12 +272,18 @@ class AdversarialEvaluator:
             "num_test": int(len(self.test_data[0])),
         }
 
-    # -------------------------------------------------------------- helpers
+    # ------------------------------------- the protocol's parts (sharded.py runs them across workers)
 
-    def _classifier(self, encoder, probe, task):
+    def classifier(self, encoder, probe, task):
+        """The attacked classifier of `task`: `probe` on `encoder`'s representation (`stacked_classifier`)."""
         return stacked_classifier(encoder, probe, self.num_classes[task], self.batch_size)
 
-    def _ensemble(self, classifier, x, y, epsilon, **overrides):
+    def ensemble(self, classifier, x, y, epsilon, **overrides):
+        """The evaluator's attack ensemble on `(x, y)` at `epsilon` (`engine.run_ensemble`): an `Outcome`.
+
+        `overrides` replace the evaluator's settings for this run (`attacks`, `losses`, `steps`,
+        `restarts`, `apgd_restarts`, `square_queries`, `seed`) or pass on to the engine (`clean`, `only`).
+        """
         settings = dict(
             losses=self.losses,
             steps=self.attack_steps,
@@ -308,14 +314,14 @@ class AdversarialEvaluator:
         carried = records[0.0]
         for epsilon in (e for e in self.epsilons if e > 0):
             still_robust = np.array([record is None for record in carried])
-            outcome = self._ensemble(classifier, x, y, epsilon, clean=clean, only=still_robust)
+            outcome = self.ensemble(classifier, x, y, epsilon, clean=clean, only=still_robust)
             outcome.records = [
                 old if old is not None else None if new is None else {**new, "epsilon": epsilon}
                 for old, new in zip(carried, outcome.records)
             ]
             outcome.robust &= still_robust
             if self.checks:
-                task_checks.extend(self._effort_and_black_box(classifier, x, y, epsilon, outcome, task))
+                task_checks.extend(self.check_effort_and_black_box(classifier, x, y, epsilon, outcome, task))
             carried = records[epsilon] = outcome.records
             accuracy[epsilon] = float(np.mean(outcome.robust))
             violations.extend(outcome.violations)
@@ -325,16 +331,16 @@ class AdversarialEvaluator:
             for epsilon, by_example in records.items()
         }
         if self.checks:
-            task_checks.insert(0, self._monotone(classifier, x, y, clean, task))
+            task_checks.insert(0, self.check_monotone(classifier, x, y, clean, task))
             task_checks.append(checks_lib.in_ball(violations, task))
-            task_checks.append(self._huge_epsilon(classifier, x, y, task))
+            task_checks.append(self.check_huge_epsilon(classifier, x, y, task))
         results[task] = accuracy
         results.records[task] = records
         results.broken_by[task] = broken_by
         results.seconds[task] = dict(seconds)
         results.checks.extend(task_checks)
 
-    def _monotone(self, classifier, x, y, clean, task):
+    def check_monotone(self, classifier, x, y, clean, task):
         """The `monotone` check: one run of the first attack (its first loss, one start), at each radius
         on its own, on `check_size` examples.
 
@@ -347,11 +353,11 @@ class AdversarialEvaluator:
         single_run = dict(attacks=self.attacks[:1], losses=self.losses[:1], restarts=1, apgd_restarts=1)
         accuracy = {0.0: float(np.mean(clean[subset]))}
         for epsilon in (e for e in self.epsilons if e > 0):
-            again = self._ensemble(classifier, x[subset], y[subset], epsilon, clean=clean[subset], **single_run)
+            again = self.ensemble(classifier, x[subset], y[subset], epsilon, clean=clean[subset], **single_run)
             accuracy[epsilon] = float(np.mean(again.robust))
         return checks_lib.monotone(accuracy, task, self.tolerance)
 
-    def _effort_and_black_box(self, classifier, x, y, epsilon, outcome, task):
+    def check_effort_and_black_box(self, classifier, x, y, epsilon, outcome, task):
         """The `black_box` and `more_effort` checks at one radius; examples they break are marked in `outcome`."""
         found = []
         white = [a for a in self.attacks if a in engine.WHITE_BOX]
@@ -361,7 +367,7 @@ class AdversarialEvaluator:
             found.append(checks_lib.black_box(by_square, survived_white, len(x), epsilon, task, self.tolerance))
         subset = np.arange(min(self.check_size, len(x)))
         if white:
-            again = self._ensemble(
+            again = self.ensemble(
                 classifier,
                 x[subset],
                 y[subset],
@@ -381,11 +387,12 @@ class AdversarialEvaluator:
             found.append(checks_lib.more_effort(before, float(np.mean(outcome.robust[subset])), len(subset), epsilon, task, self.tolerance))
         return found
 
-    def _huge_epsilon(self, classifier, x, y, task):
+    def check_huge_epsilon(self, classifier, x, y, task):
+        """The `huge_epsilon` check: at a radius spanning the data range, PGD must bring the accuracy to chance."""
         low, high = classifier.data_range
         epsilon = high - low
         subset = np.arange(min(self.check_size, len(x)))
-        outcome = self._ensemble(classifier, x[subset], y[subset], epsilon, attacks=("pgd",), losses=("margin",), restarts=1)
+        outcome = self.ensemble(classifier, x[subset], y[subset], epsilon, attacks=("pgd",), losses=("margin",), restarts=1)
         chance = float(np.max(np.bincount(y, minlength=classifier.num_classes)) / len(y))
         return checks_lib.huge_epsilon(float(np.mean(outcome.robust)), chance, epsilon, task, self.tolerance)
 

@@ -55,7 +55,7 @@ def attack_shard(evaluator, encoder, probes, index=0, count=1, chunk_size=None):
     mine = list(enumerate(chunks(len(x), chunk_size)))[index::count]
     shard = {"worker": index, "records": {}, "violations": {}, "seconds": {}}
     for task, probe in probes.items():
-        classifier = evaluator._classifier(encoder, probe, task)
+        classifier = evaluator.classifier(encoder, probe, task)
         records = {f"{epsilon!r}": [] for epsilon in radii(evaluator)}
         violations, seconds = [], collections.Counter()
         for number, (start, stop) in mine:
@@ -66,7 +66,7 @@ def attack_shard(evaluator, encoder, probes, index=0, count=1, chunk_size=None):
             records["0.0"] += [[start + i, record] for i, record in enumerate(carried)]
             for epsilon in (e for e in evaluator.epsilons if e > 0):
                 still_robust = np.array([record is None for record in carried])
-                outcome = evaluator._ensemble(
+                outcome = evaluator.ensemble(
                     classifier, chunk_x, chunk_y, epsilon, clean=clean, only=still_robust,
                     seed=evaluator.seed + CHUNK_SEED_STRIDE * number,
                 )
@@ -115,7 +115,7 @@ def merge(evaluator, shards, encoder, probes):
             seconds.update(shard["seconds"][task])
         task_checks = []
         if evaluator.checks:
-            task_checks = _checks(evaluator, evaluator._classifier(encoder, probe, task), x, labels[task], records, violations, task)
+            task_checks = _checks(evaluator, evaluator.classifier(encoder, probe, task), x, labels[task], records, violations, task)
         results[task] = {epsilon: float(np.mean([r is None for r in by_example])) for epsilon, by_example in records.items()}
         results.records[task] = records
         results.broken_by[task] = {
@@ -131,19 +131,19 @@ def _checks(evaluator, classifier, x, y, records, violations, task):
     """`RobustnessEvaluator`'s checks on merged records; examples the `more_effort` check breaks at a
     radius are marked broken there and at every larger radius, as the evaluation itself does."""
     clean = np.array([record is None for record in records[0.0]])
-    found = [evaluator._monotone(classifier, x, y, clean, task)]
+    found = [evaluator.check_monotone(classifier, x, y, clean, task)]
     radii = [epsilon for epsilon in evaluator.epsilons if epsilon > 0]
     for position, epsilon in enumerate(radii):
         robust = np.array([record is None for record in records[epsilon]])
         outcome = engine.Outcome(robust, list(records[epsilon]), None)
-        found.extend(evaluator._effort_and_black_box(classifier, x, y, epsilon, outcome, task))
+        found.extend(evaluator.check_effort_and_black_box(classifier, x, y, epsilon, outcome, task))
         for later in radii[position:]:
             records[later] = [
                 record if record is not None or outcome.records[i] is None else outcome.records[i]
                 for i, record in enumerate(records[later])
             ]
     found.append(checks_lib.in_ball(violations, task))
-    found.append(evaluator._huge_epsilon(classifier, x, y, task))
+    found.append(evaluator.check_huge_epsilon(classifier, x, y, task))
     return found
 
 
