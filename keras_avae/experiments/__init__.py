@@ -10,14 +10,15 @@
   which the CLI's flags are generated; `fields`: how a setting is declared and checked.
 - `scale`: the budget (`Budget`) and the `tiny`, `small` and `paper` presets of each command.
 - `registry`: the models by name; `run`: one run (build, train, evaluate); `run_directory`:
-  its files; `summaries`: their markdown; `rows`: tables of runs, shared by the table modules.
+  its files; `summaries`: their markdown; `rows`: tables of runs, shared by the table modules;
+  `verdicts`: a reproduced table against the paper's (a verdict per row, the paper's claims).
 """
 
 import importlib
 
 _SUBMODULES = (
     "ablation", "celeba", "color_mnist", "fields", "registry", "rho_sweep", "rows", "run", "run_directory",
-    "scale", "settings", "summaries", "table1",
+    "scale", "settings", "summaries", "table1", "verdicts",
 )
 _ATTRIBUTES = {
     "ABLATION_SCALES": "scale",
@@ -72,4 +73,5 @@ __all__ = [
     "settings",
     "summaries",
     "table1",
+    "verdicts",
 ]
