@@ -101,7 +101,9 @@ def row_verdict(label, ours, paper):
     if not far:
         return {"verdict": REPRODUCES, "failures": []}
     disordered = []
-    for other in (other for other in paper if other != label and other in ours):
+    for other in paper:
+        if other == label or other not in ours:
+            continue
         for cell in cells:
             gap = cell_value(paper[label], cell) - cell_value(paper[other], cell)
             theirs = cell_value(ours[other], cell)
