@@ -253,11 +253,15 @@ def test_reproduce_refuses_finished_rows_without_resume_or_overwrite(tmp_path, f
     out = tmp_path / "table"
     (out / "mlp" / "VAE").mkdir(parents=True)
     (out / "mlp" / "VAE" / "metrics.json").write_text("{}")
-    argv = ["reproduce", "table1", "--scale", "tiny", "--arch", "mlp", "--rows", "VAE", "--data", str(fake_mnist),
+    (out / "mlp" / "AVAE" / "backup").mkdir(parents=True)  # a row killed while it trained
+    argv = ["reproduce", "table1", "--scale", "tiny", "--arch", "mlp", "--rows", "VAE,AVAE", "--data", str(fake_mnist),
             "--out", str(out), "--no-fid", "--no-figures", "--verbose", "0"]
     assert cli.main(argv) == 1
-    assert "already holds finished runs of VAE; pass --resume to reuse them or --overwrite" in _error_line(capsys)
-    assert (out / "mlp" / "VAE" / "metrics.json").read_text() == "{}"
+    assert (
+        "already holds finished runs of VAE and interrupted runs of AVAE (backup/); pass --resume to reuse and "
+        "continue them or --overwrite"
+    ) in _error_line(capsys)
+    assert (out / "mlp" / "VAE" / "metrics.json").read_text() == "{}" and (out / "mlp" / "AVAE" / "backup").is_dir()
 
 
 def test_evaluate_refuses_an_earlier_evaluation_without_overwrite(tmp_path, capsys):

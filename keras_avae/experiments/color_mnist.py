@@ -62,9 +62,6 @@ EXTRACTOR_FEATURES = 128
 EXTRACTOR_BATCH_SIZE = 128
 EXTRACTOR_LEARNING_RATE = 1e-3
 
-BACKUP_FOLDER = "backup"
-"""The folder of a run directory holding the training state after each epoch (`train`'s resume)."""
-
 COLOR_MNIST_RANGE = (0.0, 1.0)
 """The pixel range of `keras_avae.datasets.color_mnist` images (`settings.EvaluateSettings`' default
 `data_range` for a bare encoder)."""
@@ -236,7 +233,7 @@ def check_run_directory(out, overwrite, resume=False):
         FileExistsError: with what is there and which flag to pass.
     """
     out = Path(distribute.chief_path(out))  # every worker checks the chief's folder; the chief deletes
-    backup = out / BACKUP_FOLDER
+    backup = out / run.BACKUP_FOLDER
     if overwrite:
         if distribute.is_chief():
             shutil.rmtree(backup, ignore_errors=True)
@@ -248,7 +245,7 @@ def check_run_directory(out, overwrite, resume=False):
         )
     if backup.is_dir() and not resume:
         raise FileExistsError(
-            f"{out} holds an interrupted run ({BACKUP_FOLDER}/); pass --resume to continue it or "
+            f"{out} holds an interrupted run ({run.BACKUP_FOLDER}/); pass --resume to continue it or "
             "--overwrite to start again."
         )
 
@@ -258,14 +255,14 @@ def _train(config, out):
     data_path = resolve_data_path(config.data)
     train_data, test_data = load_data(data_path, config.train_size, config.test_size)
     data = experiment_data(train_data, test_data, data_path)
-    if config.resume and not (out / BACKUP_FOLDER).is_dir() and config.verbose:
-        print(f"No interrupted run in {out} to resume ({BACKUP_FOLDER}/ is absent): training from the start.")
+    if config.resume and not (out / run.BACKUP_FOLDER).is_dir() and config.verbose:
+        print(f"No interrupted run in {out} to resume ({run.BACKUP_FOLDER}/ is absent): training from the start.")
     vae_config = None
     if config.model == "avae_ss" and not config.pretrained:
         vae_config = config.replace(model="vae", out=os.fspath(out / "vae"), robustness=False, figures=False)
-        run.check_resumable(Path(vae_config.out) / BACKUP_FOLDER, run.actual_sizes(vae_config, data))
+        run.check_resumable(Path(vae_config.out) / run.BACKUP_FOLDER, run.actual_sizes(vae_config, data))
     # Before anything is written (the FID extractor): a resume with other settings is refused.
-    run.check_resumable(out / BACKUP_FOLDER, run.actual_sizes(config, data))
+    run.check_resumable(out / run.BACKUP_FOLDER, run.actual_sizes(config, data))
     fid_scorer = fid_scorer_for(config, train_data, test_data, out)
     pretrained, reference = None, None
     if config.model == "avae_ss":
@@ -279,11 +276,11 @@ def _train(config, out):
                 pretrained, reference, _ = loaded
             else:
                 pretrained, reference = run.run_one(
-                    vae_config, data, networks, backup_dir=Path(vae_config.out) / BACKUP_FOLDER
+                    vae_config, data, networks, backup_dir=Path(vae_config.out) / run.BACKUP_FOLDER
                 )
     model, metrics = run.run_one(
         config, data, networks, fid_scorer=fid_scorer, pretrained=pretrained, reference=reference,
-        backup_dir=out / BACKUP_FOLDER,
+        backup_dir=out / run.BACKUP_FOLDER,
     )
     metrics["test_reconstruction_sse_255"] = metrics["test_reconstruction_sse"] * MAX_PIXEL_VALUE**2
     run_directory.write_json(out / "metrics.json", metrics)

@@ -44,7 +44,6 @@ from keras_avae.experiments.settings import LearningCurveSettings
 
 CHECKPOINTS = "checkpoints"
 POINTS = "points"
-BACKUP = "backup"
 TRAIN_SECONDS = "train_seconds.json"
 STEM = "learning_curve"
 FINAL = "final"
@@ -118,7 +117,7 @@ def _reproduce(config, out):
     if not _shared(checkpoint_path(out, config.epochs)).is_file():
         _train(config, data, out, epochs, per_epoch)
     evaluate_point(config, data, out, config.epochs, per_epoch, final=True)
-    shutil.rmtree(out / BACKUP, ignore_errors=True)  # the last checkpoint holds the trained model
+    shutil.rmtree(out / run.BACKUP_FOLDER, ignore_errors=True)  # the last checkpoint holds the trained model
     document = curve_document(config, out, epochs, per_epoch, label)
     document["markdown"] = markdown(document)
     if config.figures:
@@ -141,7 +140,7 @@ def _prepare_folder(config, out):
     """Refuses an existing curve unless `resume` (with the same settings) or `overwrite`; writes config.json."""
     stored = _shared(out / "config.json")
     if config.overwrite:
-        for name in (CHECKPOINTS, POINTS, BACKUP):
+        for name in (CHECKPOINTS, POINTS, run.BACKUP_FOLDER):
             shutil.rmtree(out / name, ignore_errors=True)
         for name in (TRAIN_SECONDS, f"{STEM}.json", f"{STEM}.md", "config.json"):
             (out / name).unlink(missing_ok=True)
@@ -215,7 +214,7 @@ def _train(config, data, out, epochs, per_epoch):
         before_backup=[_EpochCheckpoints(out, epochs)],
         callbacks=[_EvaluateCheckpoints(lambda epoch: evaluate_point(config, data, out, epoch, per_epoch), epochs)],
         verbose=config.verbose,
-        backup_dir=out / BACKUP,
+        backup_dir=out / run.BACKUP_FOLDER,
     )
 
 

@@ -3,8 +3,9 @@
 A row is a dict with a `label`, a `model` and the run settings it changes
 (e.g. `se_epsilon`, `rho`, an open choice), and optionally `pretrained`, the
 label of an earlier row that `avae_ss` post-trains. `run_rows` runs a list of
-rows with `run.run_one`, each into `out/<slug(label)>`, resuming finished
-ones; `reproduce_rows` is a whole ColorMNIST table: its settings, the data,
+rows with `run.run_one`, each into `out/<slug(label)>` with its training
+state backed up after every epoch, so that `resume` reuses finished rows and
+continues an interrupted one from its last epoch; `reproduce_rows` is a whole ColorMNIST table: its settings, the data,
 one FID scorer, the rows per architecture, their summaries, figures and files.
 
 The table modules (`table1`, `ablation`, `rho_sweep`, `celeba`) define their
@@ -12,6 +13,7 @@ rows and their markdown and share this module; none imports another.
 """
 
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -59,21 +61,18 @@ def run_rows(rows, base, data, networks, out, *, fid_scorer=None, progress=None,
         progress: a `Progress`, advanced once per row; prefix: its stage's prefix.
         resume: a row whose run directory holds a finished run with the same
             settings is loaded instead of run again; if only its
-            `EVALUATION_SETTINGS` differ, the loaded model is evaluated again.
-        overwrite: run finished rows again. Without it or `resume`, a row whose
-            run directory already holds a finished run (its metrics.json) is an
-            error, raised before anything runs.
+            `EVALUATION_SETTINGS` differ, the loaded model is evaluated again. A
+            row interrupted while training or evaluating continues from the
+            backup of its last epoch (`run.BACKUP_FOLDER`; other settings than it
+            began with are refused).
+        overwrite: run finished and interrupted rows again from the start.
+            Without it or `resume`, a row whose run directory already holds a
+            finished run (its metrics.json) or an interrupted one (its backup)
+            is an error, raised before anything runs.
 
     The time factor of each row is relative to the row labelled "VAE", when that row runs first.
     """
-    if not (resume or overwrite):
-        chief_out = Path(distribute.chief_path(out))
-        finished = [row["label"] for row in rows if (chief_out / run_directory.slug(row["label"]) / "metrics.json").is_file()]
-        if finished:
-            raise FileExistsError(
-                f"{out} already holds finished runs of {', '.join(finished)}; pass --resume to reuse them "
-                "or --overwrite to run them again."
-            )
+    check_row_folders(rows, out, resume=resume, overwrite=overwrite)
     models, results = {}, {}
     for row in rows:
         changes = {key: value for key, value in row.items() if key not in ("label", "pretrained")}
@@ -93,7 +92,7 @@ def run_rows(rows, base, data, networks, out, *, fid_scorer=None, progress=None,
                 raise ValueError(f"Row {label!r} post-trains row {pretrained_label!r}, which has not run.")
             models[label], results[label] = run.run_one(
                 config, data, networks, fid_scorer=fid_scorer, pretrained=models.get(pretrained_label),
-                label=label, reference=results.get("VAE"),
+                label=label, reference=results.get("VAE"), backup_dir=Path(config.out) / run.BACKUP_FOLDER,
             )
         if label == "VAE" and results[label].get("time_factor") is None:
             results[label]["time_factor"] = 1.0
@@ -101,6 +100,32 @@ def run_rows(rows, base, data, networks, out, *, fid_scorer=None, progress=None,
         if progress is not None:
             progress.done()
     return models, results
+
+
+def check_row_folders(rows, out, *, resume, overwrite):
+    """Refuses rows that already ran in `out` unless `resume` or `overwrite`; with `overwrite`, deletes
+    the interrupted rows' backups, so that they start again.
+
+    Raises:
+        FileExistsError: naming the finished and the interrupted rows, and the flags to pass.
+    """
+    folders = {row["label"]: Path(distribute.chief_path(out)) / run_directory.slug(row["label"]) for row in rows}
+    if overwrite:
+        if distribute.is_chief():
+            for folder in folders.values():
+                shutil.rmtree(folder / run.BACKUP_FOLDER, ignore_errors=True)
+        return
+    if resume:
+        return
+    finished = [label for label, folder in folders.items() if (folder / "metrics.json").is_file()]
+    interrupted = [label for label, folder in folders.items() if (folder / run.BACKUP_FOLDER).is_dir()]
+    found = [f"finished runs of {', '.join(finished)}"] * bool(finished)
+    found += [f"interrupted runs of {', '.join(interrupted)} ({run.BACKUP_FOLDER}/)"] * bool(interrupted)
+    if found:
+        raise FileExistsError(
+            f"{out} already holds {' and '.join(found)}; pass --resume to reuse and continue them "
+            "or --overwrite to run them again."
+        )
 
 
 def reproduce_rows(settings, rows, render, summarize=row_summary, draw=None, **fields):

@@ -34,6 +34,10 @@ IGNORED_ON_RESUME = ("verbose", "out", "distribute", "cluster")
 have been moved; on how many devices or workers it runs): a finished run is reused, and an interrupted
 one resumed, whatever they were."""
 
+BACKUP_FOLDER = "backup"
+"""The folder of a run directory holding the training state after each epoch (`files.AtomicBackupAndRestore`),
+from which `--resume` continues an interrupted run; deleted once the run's files are written."""
+
 SETTINGS_RECORD = "config.json"
 """The file in a run's backup folder holding the settings the run began with (`record_settings`), which
 a resumed run must share (`check_resumable`)."""

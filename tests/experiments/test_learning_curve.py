@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from keras_avae import cli, constants, files
-from keras_avae.experiments import learning_curve, table1
+from keras_avae.experiments import learning_curve, run, table1
 from keras_avae.experiments.settings import LearningCurveSettings
 
 TINY = {
@@ -91,7 +91,7 @@ def test_a_tiny_curve_writes_a_checkpoint_and_a_point_per_epoch(tiny_curve):
     final = document["final"]
     assert final["epoch"] == 3 and final["attack"]["attack_steps"] == 1  # the tiny scale's full evaluation
     assert set(final["accuracy"]) == {"digit", "color"} and "0.1" in final["shift_ratio"]
-    assert not (out / learning_curve.BACKUP).exists()
+    assert not (out / run.BACKUP_FOLDER).exists()
     assert set(json.loads((out / learning_curve.TRAIN_SECONDS).read_text())) == {"1", "2", "3"}
     written = json.loads((out / "learning_curve.json").read_text())
     assert written["points"] == json.loads(json.dumps(document["points"]))
@@ -140,7 +140,7 @@ def test_an_interrupted_training_resumes_from_its_backup(tmp_path, monkeypatch):
     settings = {**TINY, "out": str(out), "figures": False}
     with pytest.raises(KeyboardInterrupt):
         learning_curve.reproduce(settings)
-    assert learning_curve.checkpoint_path(out, 2).is_file() and (out / learning_curve.BACKUP).is_dir()
+    assert learning_curve.checkpoint_path(out, 2).is_file() and (out / run.BACKUP_FOLDER).is_dir()
     assert not learning_curve.checkpoint_path(out, 3).exists()
     monkeypatch.setattr(learning_curve.run, "train_model", train_model)
     document = learning_curve.reproduce({**settings, "resume": True})

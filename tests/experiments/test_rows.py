@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from keras_avae import files
 from keras_avae.evaluation import report
 from keras_avae.experiments import color_mnist, run, summaries
 from keras_avae.experiments import rows as rows_lib
@@ -90,3 +91,33 @@ def test_run_rows_times_against_the_vae_and_resumes(tmp_path, monkeypatch):
     assert {check["name"] for check in again["VAE"]["robustness"]["checks"]} >= {"monotone", "in_ball"}
     stored = json.loads((tmp_path / "VAE" / "metrics.json").read_text())
     assert stored["config"]["attacks"] == "pgd" and "records" in stored["robustness"]
+
+
+@pytest.mark.large
+def test_an_interrupted_row_continues_from_the_backup_of_its_last_epoch(tmp_path, monkeypatch):
+    base = RunConfig(
+        arch="mlp", scale="tiny", fid=False, figures=False, verbose=0, robustness=False, jit_compile=False
+    ).filled(TRAIN_SCALES["tiny"], "mlp")
+    rows = [{"label": "VAE", "model": "vae"}]
+    folder, save_model = tmp_path / "VAE", files.save_model
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # as a kill after the last epoch's backup, while the model is saved
+
+    monkeypatch.setattr(files, "save_model", killed)
+    with pytest.raises(KeyboardInterrupt):
+        rows_lib.run_rows(rows, base, _tiny_data(), color_mnist.networks, tmp_path)
+    monkeypatch.setattr(files, "save_model", save_model)
+    backup = folder / run.BACKUP_FOLDER
+    assert backup.is_dir() and not (folder / "metrics.json").exists()
+    with pytest.raises(FileExistsError, match=r"interrupted runs of VAE \(backup/\); pass --resume"):
+        rows_lib.run_rows(rows, base, _tiny_data(), color_mnist.networks, tmp_path)
+    with pytest.raises(ValueError, match=r"Changed: rho 0.975 -> 0.9\."):
+        rows_lib.run_rows(rows, base.replace(rho=0.9), _tiny_data(), color_mnist.networks, tmp_path, resume=True)
+    assert backup.is_dir()
+
+    _, resumed = rows_lib.run_rows(rows, base, _tiny_data(), color_mnist.networks, tmp_path, resume=True)
+    assert resumed["VAE"]["train_steps"] == 0  # every epoch was in the backup: nothing trained again
+    assert (folder / "model.keras").is_file() and not backup.exists()
+    _, again = rows_lib.run_rows(rows, base, _tiny_data(), color_mnist.networks, tmp_path, overwrite=True)
+    assert again["VAE"]["train_steps"] == 2  # from the start: 32 images, batch 16
