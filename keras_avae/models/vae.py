@@ -41,7 +41,9 @@ class VAE(CheckedInputs, Compilation, Saving, Sampling, Steps, keras.Model):
             then the unconstrained log-variance) or a pair `(z_mean, z_log_var)`.
         decoder: Keras layer or model, z -> mean of x, shaped like x.
         obs_var: variance v of the Gaussian likelihood N(x; g(z), v I). The
-            default 0.5 is the authors' ColorMNIST setting.
+            default 0.5 is the authors' ColorMNIST setting; at the medium budget
+            an AVAE with v = 0.1 reconstructed better but was less robust
+            (docs/results.md, "Defaults at the medium budget").
         likelihood: `"gaussian"` or `"bernoulli"` (decoder outputs probabilities).
         data_range: `(low, high)` the pixels of x must lie in, or None for no range.
         seed: seed of the model's `keras.random.SeedGenerator`, an int or None.

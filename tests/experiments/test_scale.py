@@ -64,7 +64,8 @@ def test_medium_trains_on_every_image_and_evaluates_by_the_papers_protocol():
     assert TABLE1_SCALES["medium"] is medium and ABLATION_SCALES["medium"] is medium
     assert medium.train_size == paper.train_size == 60000 and medium.test_size == 10000
     assert (medium.attack_steps, medium.restarts) == (paper.attack_steps, paper.restarts) == (40, 10)
-    assert medium.attack_size == 1000 and medium.learning_rate == paper.learning_rate
+    assert medium.attack_size == 1000
+    assert (medium.learning_rate, paper.learning_rate) == (1e-3, 1e-4)  # the paper's rate learns too slowly for 10 epochs
     assert medium.train_attack_steps == 5  # SE: the 5 PGD steps, the paper's 20 where time allows
     assert medium.epochs_for("conv") * steps_per_epoch(medium.train_size, medium.batch_size) == 9380
 
