@@ -5,8 +5,9 @@ A row is a dict with a `label`, a `model` and the run settings it changes
 label of an earlier row that `avae_ss` post-trains. `run_rows` runs a list of
 rows with `run.run_one`, each into `out/<slug(label)>` with its training
 state backed up after every epoch, so that `resume` reuses finished rows and
-continues an interrupted one from its last epoch; `reproduce_rows` is a whole ColorMNIST table: its settings, the data,
-one FID scorer, the rows per architecture, their summaries, figures and files.
+continues an interrupted one from its last epoch; `reproduce_rows` is a whole
+ColorMNIST table: its settings, the data, one FID scorer, the rows per
+architecture, their summaries, figures and files.
 
 The table modules (`table1`, `ablation`, `rho_sweep`, `celeba`) define their
 rows and their markdown and share this module; none imports another.
