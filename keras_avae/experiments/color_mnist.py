@@ -25,7 +25,6 @@ Example:
 """
 
 import os
-import shutil
 import time
 from pathlib import Path
 
@@ -235,8 +234,7 @@ def check_run_directory(out, overwrite, resume=False):
     out = Path(distribute.chief_path(out))  # every worker checks the chief's folder; the chief deletes
     backup = out / run.BACKUP_FOLDER
     if overwrite:
-        if distribute.is_chief():
-            shutil.rmtree(backup, ignore_errors=True)
+        run.discard_backup(out)
         return
     if (out / "metrics.json").is_file():
         raise FileExistsError(

@@ -14,7 +14,6 @@ rows and their markdown and share this module; none imports another.
 """
 
 import os
-import shutil
 import time
 from pathlib import Path
 
@@ -112,9 +111,8 @@ def check_row_folders(rows, out, *, resume, overwrite):
     """
     folders = {row["label"]: Path(distribute.chief_path(out)) / run_directory.slug(row["label"]) for row in rows}
     if overwrite:
-        if distribute.is_chief():
-            for folder in folders.values():
-                shutil.rmtree(folder / run.BACKUP_FOLDER, ignore_errors=True)
+        for folder in folders.values():
+            run.discard_backup(folder)
         return
     if resume:
         return

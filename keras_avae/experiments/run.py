@@ -417,6 +417,13 @@ def record_settings(backup_dir, config):
         files.write_json(path, _as_json(config.record()))
 
 
+def discard_backup(folder):
+    """Deletes the backup of an interrupted run in `folder` (`--overwrite`: it starts again); only the
+    chief deletes, since every worker restores the chief's backup."""
+    if distribute.is_chief():
+        shutil.rmtree(Path(folder) / BACKUP_FOLDER, ignore_errors=True)
+
+
 def reevaluate(model, metrics, config, data, fid_scorer=None):
     """A finished run's `metrics` with its evaluation run again under `config`'s settings; rewrites the run."""
     evaluator = make_evaluator(
