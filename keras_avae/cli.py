@@ -5,6 +5,8 @@
     keras-avae reproduce table1 --arch mlp,conv              Table 1
     keras-avae reproduce ablation --arch mlp,conv            the paper's open choices
     keras-avae reproduce rho-sweep --rhos 0.5,0.9,0.975      Figure 5, left
+    keras-avae reproduce learning-curve --model avae         Figure 5, middle (one model)
+    keras-avae reproduce compare-curves --curves A,B         Figure 5, middle (curves side by side)
     keras-avae reproduce celeba --data-dir DIR               Tables 2 and 3 (needs CelebA, a GPU)
 
 Every command writes a run directory (model.keras, config.json,
@@ -244,6 +246,21 @@ EXPERIMENTS = {
         "  keras-avae reproduce learning-curve --model avae --arch conv --scale paper --attack-size 1000\n"
         "  keras-avae reproduce learning-curve --model vae --arch conv --scale paper --epochs 20 --resume",
     ),
+    "compare-curves": (
+        settings_lib.CurveComparisonSettings,
+        "keras_avae.experiments.curve_comparison:reproduce",
+        "Figure 5 (middle): learning curves of several models side by side",
+        "Figure 5 (middle) of Cemgil et al. (2020): read the learning curves that `reproduce\n"
+        "learning-curve` wrote (--curves, one folder each) and draw, per task and radius, every model's\n"
+        "robust accuracy against its training steps on one plot (each curve's lighter attack as a line,\n"
+        "its last checkpoint under the full evaluation as a large marker, the paper's Table 1 value as\n"
+        "a star). Trains nothing, so a curve still running is compared as far as it has come.\n\n"
+        "Writes to --out: curve_comparison.md, curve_comparison.json and\n"
+        "figures/curves_<task>_eps<radius>.png.",
+        "example:\n"
+        "  keras-avae reproduce compare-curves --curves runs/curve_avae,runs/curve_vae,runs/curve_se \\\n"
+        "      --out runs/figure5_middle",
+    ),
     "celeba": (
         settings_lib.CelebASettings,
         "keras_avae.experiments.celeba:reproduce",
@@ -306,7 +323,7 @@ def build_parsers():
         parsers[(name,)] = _add_command(subparsers, name, spec)
     reproduce = subparsers.add_parser(
         "reproduce",
-        help="reproduce a table or figure of the paper: table1, ablation, rho-sweep, learning-curve, celeba",
+        help="reproduce a table or figure of the paper: table1, ablation, rho-sweep, learning-curve, compare-curves, celeba",
         formatter_class=_FORMATTER,
         description="Reproduce a result of the paper; run `keras-avae reproduce EXPERIMENT --help` for its flags.",
     )

@@ -124,6 +124,10 @@ LEARNING_CURVE_RESTARTS = 1
 """The learning curve's lighter attack on its checkpoints: PGD 20 steps x 1 start per loss (the last
 checkpoint is also evaluated with the full protocol)."""
 
+CURVE_COMPARISON_EPSILONS = (0.1,)
+"""The radius of the paper's Figure 5 (middle), where `keras-avae reproduce compare-curves` compares
+models by default."""
+
 DISTRIBUTE_STRATEGIES = ("none", "mirrored", "multi-worker")
 """`keras_avae.distribute.STRATEGIES`: the values of `--distribute`."""
 

@@ -6,6 +6,8 @@
   coupling strength rho.
 - `accuracy_vs_epsilon`: Figure 5 (right), adversarial accuracy against the
   attack radius epsilon, one line per model.
+- `learning_curve`, `learning_curves`: Figure 5 (middle), adversarial accuracy
+  against training steps, of one model at each radius or of several at one.
 - `reconstruction_grid`, `sample_grid`: test images next to g(f^mu(x)), and
   samples g(z), z ~ N(0, I).
 - `adversarial_examples`: images next to their adversarial examples, with the
@@ -301,6 +303,56 @@ def learning_curve(points, task, path, final=None, paper=None, paper_steps=None,
                 ax.plot([paper_steps], [100 * value], marker="*", markersize=12, color=color, linestyle="none",
                         label="paper (Table 1)" if index == 0 else None)
     _style_accuracy_axes(ax, "training steps", title or task)
+    return _save(figure, path)
+
+
+def learning_curves(curves, task, epsilon, path, paper_steps=None, title=None):
+    """Figure 5 (middle): several models' adversarial accuracy at one radius against training steps.
+
+    Args:
+        curves: one dict per model with `name` (its legend entry), `points` (as for
+            `learning_curve`), and optionally `final` (drawn as a large marker) and `paper`
+            (drawn as a star at `paper_steps`).
+        task: the task to draw.
+        epsilon: the attack radius to draw.
+        path: where to save the PNG.
+        paper_steps: where the paper's values are marked on the steps axis.
+        title: the figure's title (default: the task and radius).
+
+    Returns:
+        `path`, as a string.
+
+    Example:
+        learning_curves([{"name": "AVAE", "points": avae_points}, {"name": "VAE", "points": vae_points}],
+                        "digit", 0.1, "digit.png")
+    """
+    if not curves:
+        raise ValueError("`curves` must hold at least one curve.")
+    figure = _new_figure(LEARNING_CURVE_FIGSIZE)
+    ax = figure.subplots()
+    for index, curve in enumerate(curves):
+        where = f"curve {curve['name']!r}"
+        if not curve["points"]:
+            raise ValueError(f"{where} must hold at least one evaluation.")
+        color, marker = f"C{index}", MARKERS[index % len(MARKERS)]
+        ax.plot(
+            [int(point["steps"]) for point in curve["points"]],
+            [100 * _lookup(_accuracies(point["accuracy"], task, where), epsilon, where) for point in curve["points"]],
+            marker=marker, color=color, label=f"{curve['name']} ({attack_label(curve['points'][0]['attack'])})",
+        )
+        final = curve.get("final")
+        if final is not None:
+            ax.plot([int(final["steps"])], [100 * _lookup(_accuracies(final["accuracy"], task, where), epsilon, where)],
+                    marker=marker, markersize=10, color=color, linestyle="none", markeredgecolor="black",
+                    label=f"{curve['name']}, last checkpoint ({attack_label(final['attack'])})")
+        paper = curve.get("paper")
+        if paper is not None and paper_steps is not None:
+            value = _accuracies(paper["accuracy"], task, f"{where} (paper)").get(epsilon)
+            if value is not None:
+                ax.plot([paper_steps], [100 * value], marker="*", markersize=12, color=color, linestyle="none",
+                        label=f"{curve['name']}, paper (Table 1)")
+    _style_accuracy_axes(ax, "training steps", title or f"{task}, $\\epsilon$ = {epsilon:g}")
+    ax.legend(fontsize="small")  # up to three entries per model
     return _save(figure, path)
 
 

@@ -22,6 +22,8 @@ SUBCOMMANDS = {
     ("reproduce", "ablation"): settings.AblationSettings,
     ("reproduce", "rho-sweep"): settings.RhoSweepSettings,
     ("reproduce", "celeba"): settings.CelebASettings,
+    ("reproduce", "learning-curve"): settings.LearningCurveSettings,
+    ("reproduce", "compare-curves"): settings.CurveComparisonSettings,
 }
 NUM_TRAIN, NUM_TEST = 80, 40
 

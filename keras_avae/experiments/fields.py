@@ -98,6 +98,18 @@ def _check_path(value, name):
 
 
 PATH = Kind(check=_check_path, metavar="PATH", expects="a path")
+
+
+def _check_paths(value, name):
+    items = _items(value) if isinstance(value, (str, list, tuple)) else None
+    if not items:
+        raise ValueError(f"`{name}` must be one or more paths, comma-separated. Received: {name}={value!r}")
+    return tuple(dict.fromkeys(_check_path(item, name) for item in items))
+
+
+PATHS = Kind(check=_check_paths, metavar="DIR1,DIR2,...", expects="comma-separated paths")
+
+
 def _check_text(value, name):
     if not isinstance(value, str) or not value:
         raise ValueError(f"`{name}` must be a non-empty str. Received: {name}={value!r}")

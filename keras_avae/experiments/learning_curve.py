@@ -47,6 +47,7 @@ POINTS = "points"
 TRAIN_SECONDS = "train_seconds.json"
 STEM = "learning_curve"
 FINAL = "final"
+EPOCH_PREFIX = "epoch_"
 """The names in a learning curve's folder."""
 
 TREND_TOLERANCE = 2.0
@@ -66,7 +67,7 @@ POINT_KEYS = (
 
 
 def checkpoint_path(out, epoch):
-    return Path(out) / CHECKPOINTS / f"epoch_{epoch:04d}.keras"
+    return Path(out) / CHECKPOINTS / f"{point_name(epoch)}.keras"
 
 
 def point_path(out, name):
@@ -74,7 +75,7 @@ def point_path(out, name):
 
 
 def point_name(epoch):
-    return f"epoch_{epoch:04d}"
+    return f"{EPOCH_PREFIX}{epoch:04d}"
 
 
 def reproduce(overrides=None):
@@ -262,7 +263,6 @@ def curve_document(config, out, epochs, per_epoch, label):
     points = [point for point in points if point is not None]
     final = _read_json(point_path(out, FINAL))
     seconds = _read_json(out / TRAIN_SECONDS) or {}
-    paper = next((row for row in table1.PAPER if row["label"] == label), None) if config.arch == "conv" else None
     return {
         "label": label,
         "model": config.model,
@@ -271,11 +271,40 @@ def curve_document(config, out, epochs, per_epoch, label):
         "steps_per_epoch": per_epoch,
         "points": points,
         "final": final,
-        "paper": paper,
+        "paper": paper_row(config.arch, label),
         "paper_steps": PAPER_STEPS,
         "trend": trend(points),
         "train_seconds": sum(value for epoch, value in seconds.items() if int(epoch) <= config.epochs),
         "out": str(out),
+    }
+
+
+def paper_row(arch, label):
+    """The paper's Table 1 row of the model named `label` (its conv rows), or None."""
+    return next((row for row in table1.PAPER if row["label"] == label), None) if arch == "conv" else None
+
+
+def read_curve(out):
+    """The curve in `out` as far as it has come: its learning_curve.json once the run has finished,
+    otherwise `label`, `arch`, `points`, `final` and `paper` from the checkpoints evaluated so far and
+    the run's config.json (so a curve still training can be read without touching it)."""
+    out = Path(out)
+    finished = _read_json(out / f"{STEM}.json")
+    if finished is not None:
+        return finished
+    stored = _read_json(out / "config.json")
+    if stored is None:
+        raise FileNotFoundError(
+            f"{out} holds no learning curve (no config.json): run `keras-avae reproduce learning-curve --out {out}` first."
+        )
+    config = LearningCurveSettings.from_dict(stored["settings"])
+    label = label_of(config)
+    return {
+        "label": label,
+        "arch": config.arch,
+        "points": [json.loads(path.read_text()) for path in sorted((out / POINTS).glob(f"{EPOCH_PREFIX}*.json"))],
+        "final": _read_json(point_path(out, FINAL)),
+        "paper": paper_row(config.arch, label),
     }
 
 

@@ -8,6 +8,7 @@
     RhoSweepSettings    `keras-avae reproduce rho-sweep` (each row fixes rho)
     CelebASettings      `keras-avae reproduce celeba`
     LearningCurveSettings   `keras-avae reproduce learning-curve` (one model, checkpoints evaluated)
+    CurveComparisonSettings `keras-avae reproduce compare-curves` (learning curves side by side)
 
 The classes are built from mixins that hold the settings several commands
 share (`scale.Budget`, `Hyperparameters`, `Choices`, `Evaluation`, `FID`, `Distribution`,
@@ -41,6 +42,7 @@ from keras_avae.experiments.fields import (
     NON_NEGATIVE,
     NON_NEGATIVE_INT,
     PATH,
+    PATHS,
     RADII,
     RHO,
     RHOS,
@@ -403,6 +405,31 @@ class LearningCurveSettings(TrainSettings):
             **self.evaluator_settings(),
             "attacks": self.curve_attacks, "attack_steps": self.curve_attack_steps, "restarts": self.curve_restarts,
         }
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CurveComparisonSettings(Settings):
+    """`keras-avae reproduce compare-curves`: learning curves already run, side by side (Figure 5, middle).
+
+    Reads each folder's learning curve (learning_curve.json, or the points evaluated so far while the
+    curve still trains); trains and evaluates nothing.
+    """
+
+    curves: tuple | None = setting(
+        None, "the folders of the learning curves to compare (each written by `keras-avae reproduce "
+        "learning-curve --out DIR`), comma-separated", PATHS, group=COMMAND,
+    )
+    epsilons: tuple = setting(
+        constants.CURVE_COMPARISON_EPSILONS, "the radii drawn, one figure per task and radius (the paper's "
+        "Figure 5 shows 0.1)", RADII, group=COMMAND,
+    )
+    out: str = setting("runs/curve_comparison", "output directory", dataclasses.replace(PATH, metavar="DIR"), group=RUN)
+    figures: bool = like(Output, "figures", True)
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.curves is None:
+            raise ValueError("`curves` is required: the folders of the learning curves to compare (--curves DIR1,DIR2).")
 
 
 # ------------------------------------------------------------------ evaluate
