@@ -1,6 +1,7 @@
 """`keras-avae reproduce learning-curve`: checkpoints, points, resume, trend, paper marks."""
 
 import json
+import shutil
 
 import keras
 import numpy as np
@@ -97,6 +98,19 @@ def test_a_tiny_curve_writes_a_checkpoint_and_a_point_per_epoch(tiny_curve):
     assert written["points"] == json.loads(json.dumps(document["points"]))
     assert (out / "figures" / "learning_curve_digit.png").is_file()
     assert "| 3 | 12 | pgd 1x1 |" in (out / "learning_curve.md").read_text()
+
+
+def test_read_curve_reads_a_finished_curve_and_one_still_running(tiny_curve, tmp_path):
+    out, document = tiny_curve
+    written = json.loads((out / "learning_curve.json").read_text())
+    assert learning_curve.read_curve(out) == written
+    running = tmp_path / "running"  # the same folder before learning_curve.json: config.json and points/
+    shutil.copytree(out / learning_curve.POINTS, running / learning_curve.POINTS)
+    shutil.copy(out / "config.json", running / "config.json")
+    read = learning_curve.read_curve(running)
+    assert (read["label"], read["arch"], read["paper"]) == ("AVAE", "mlp", None)  # Table 1's rows are conv
+    assert (read["points"], read["final"]) == (written["points"], written["final"])
+    assert learning_curve.paper_row("conv", "AVAE")["accuracy"]["digit"]["0.1"] == pytest.approx(0.881)
 
 
 def test_a_finished_curve_is_refused_without_resume_and_with_changed_settings(tiny_curve):
