@@ -116,10 +116,10 @@ def markdown(document):
         f"(named per row); 'last, full' is the last checkpoint under the full evaluation; the paper's Table 1 "
         f"value is placed at ~{document['paper_steps']} steps (our `paper` scale).",
     ]
+    steps = sorted({int(point["steps"]) for curve in document["curves"] for point in curve["points"]})
+    header = ["model", "attack", *map(str, steps), "last, full", "paper"]
     for task in tasks_of(document):
         for radius in document["epsilons"]:
-            steps = sorted({int(point["steps"]) for curve in document["curves"] for point in curve["points"]})
-            header = ["model", "attack", *map(str, steps), "last, full", "paper"]
             lines += ["", f"## {task}, epsilon {radius:g}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
             for curve in document["curves"]:
                 by_steps = {int(point["steps"]): accuracy_at(point["accuracy"][task], radius) for point in curve["points"]}

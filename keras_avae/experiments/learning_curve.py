@@ -302,7 +302,7 @@ def read_curve(out):
     return {
         "label": label,
         "arch": config.arch,
-        "points": [json.loads(path.read_text()) for path in sorted((out / POINTS).glob(f"{EPOCH_PREFIX}*.json"))],
+        "points": [_read_json(path) for path in sorted((out / POINTS).glob(f"{EPOCH_PREFIX}*.json"))],
         "final": _read_json(point_path(out, FINAL)),
         "paper": paper_row(config.arch, label),
     }
