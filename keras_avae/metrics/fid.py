@@ -269,9 +269,9 @@ class ImageFeatures:
                 )
             yield features
 
-    def __call__(self, images, name="images"):
+    def __call__(self, images, name="images", checked=False):
         """The float32 features `(N, d)` of all `images`, as a NumPy array."""
-        return np.concatenate([f.numpy() for f in self.batches(images, name)])
+        return np.concatenate([f.numpy() for f in self.batches(images, name, checked)])
 
     def check_images(self, images, name="images"):
         """Checks images for the extractor (its input shape, finite, in `data_range`); returns float32 NumPy."""
@@ -283,6 +283,23 @@ class ImageFeatures:
             channels=(1, 3) if self.inception else None,
             taker=f"the feature extractor {self.name}",
         )
+
+    def check_sets(self, metric, real_images, generated_images, sample_weight):
+        """A metric's `update_state` arguments checked: `{"real"|"generated": checked images}`.
+
+        `metric` names the metric in the errors. Both sets are checked before
+        either is used, so a metric that extracts them all before it stores
+        anything is left as it was when a call raises.
+        """
+        if sample_weight is not None:
+            raise ValueError(f"{metric} takes no `sample_weight`. Received a value that is not None.")
+        if real_images is None and generated_images is None:
+            raise ValueError("Pass `real_images`, `generated_images` or both; both were None.")
+        return {
+            which: self.check_images(images, f"{which}_images")
+            for which, images in (("real", real_images), ("generated", generated_images))
+            if images is not None
+        }
 
 
 def _load_inception(weights):
@@ -420,16 +437,8 @@ class FID(keras.metrics.Metric):
             generated_images: `(M, ...)` images in `data_range`, or None.
             sample_weight: not supported; must be None.
         """
-        if sample_weight is not None:
-            raise ValueError("FID takes no `sample_weight`. Received a value that is not None.")
-        if real_images is None and generated_images is None:
-            raise ValueError("Pass `real_images`, `generated_images` or both; both were None.")
         # Both sets are checked, and their features summed, before any state changes.
-        given = {
-            which: self.features.check_images(images, f"{which}_images")
-            for which, images in (("real", real_images), ("generated", generated_images))
-            if images is not None
-        }
+        given = self.features.check_sets("FID", real_images, generated_images, sample_weight)
         increments = {which: self._feature_sums(images, f"{which}_images") for which, images in given.items()}
         for which, sums in increments.items():
             for variable, increment in zip(self._sums[which], sums):

@@ -210,20 +210,9 @@ class KID(keras.metrics.Metric):
         `data_range`) and extracted before either is stored, so a call that
         raises leaves the metric as it was.
         """
-        if sample_weight is not None:
-            raise ValueError("KID takes no `sample_weight`. Received a value that is not None.")
-        if real_images is None and generated_images is None:
-            raise ValueError("Pass `real_images`, `generated_images` or both; both were None.")
         # Both sets are checked and extracted before anything is stored.
-        given = {
-            which: self.features.check_images(images, f"{which}_images")
-            for which, images in (("real", real_images), ("generated", generated_images))
-            if images is not None
-        }
-        features = {
-            which: np.concatenate([f.numpy() for f in self.features.batches(images, f"{which}_images", checked=True)])
-            for which, images in given.items()
-        }
+        given = self.features.check_sets("KID", real_images, generated_images, sample_weight)
+        features = {which: self.features(images, f"{which}_images", checked=True) for which, images in given.items()}
         for which, values in features.items():
             self._stored[which].append(values)
 
