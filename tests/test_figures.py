@@ -8,6 +8,8 @@ import pytest
 
 from keras_avae import VAE, architectures, figures
 from keras_avae.figures import (
+    ADVERSARIAL_PAIRS_PER_ROW,
+    ADVERSARIAL_PANEL_INCHES,
     CURVE_FIGSIZE,
     DPI,
     IMAGE_INCHES,
@@ -273,7 +275,16 @@ def test_adversarial_examples_grey_images_and_ids(tmp_path):
     x = np.random.default_rng(2).random((6, 8, 8), dtype=np.float32)
     labels = np.zeros(6, np.int64)
     path = adversarial_examples(x, 1 - x, np.arange(6), labels, tmp_path / "grey.png")
-    _read_png(path)
+    # 6 pairs: two rows of ADVERSARIAL_PAIRS_PER_ROW pairs, each pair two panels.
+    image = _read_png(
+        path,
+        expected_inches=(
+            2 * ADVERSARIAL_PANEL_INCHES * ADVERSARIAL_PAIRS_PER_ROW,
+            2 * (IMAGE_INCHES + TITLE_INCHES),
+        ),
+    )
+    # The images are grey; the titles are coloured (one decision kept, five changed).
+    assert _has_coloured_pixels(image)
 
 
 @pytest.mark.parametrize(
