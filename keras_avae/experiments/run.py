@@ -42,6 +42,10 @@ SETTINGS_RECORD = "config.json"
 """The file in a run's backup folder holding the settings the run began with (`record_settings`), which
 a resumed run must share (`check_resumable`)."""
 
+STEP_TIMES = "step_times.json"
+"""The file in a run's backup folder recording each trained epoch's step times (`StepTimer`), so that a
+resumed run reports the training of every process."""
+
 EVAL_BATCH_SIZE = 256
 """Test images per `model.evaluate` batch."""
 
@@ -71,23 +75,23 @@ def train_model(
             found there is restored first, so an interrupted `fit` continues from its last
             completed epoch. The folder is kept when training completes: the caller deletes it
             once the trained model is saved (`run_one`), so a kill in between loses nothing.
-            The returned timings and terms then cover only the epochs run by this call.
+            The step times of every epoch are recorded there too (`STEP_TIMES`), so the returned
+            timings cover the epochs of every process; the terms only those run by this call.
         before_backup: callbacks run before the backup of each epoch (e.g. a checkpoint that must
             exist for every epoch the backup records).
 
     Returns:
-        Dict with `train_seconds` (wall clock of `fit`), `seconds_per_step`
-        (median step, `StepTimer`), `train_steps` and `train_terms` (the last
-        epoch's logs).
+        Dict with `train_seconds` (wall clock of the epochs' steps, without the saves and
+        evaluations at their ends), `seconds_per_step` (median step, `StepTimer`), `train_steps` and `train_terms`
+        (the last epoch's logs).
     """
-    timer = StepTimer()
+    timer = StepTimer(record=Path(backup_dir) / STEP_TIMES if backup_dir is not None else None)
     backup = [files.AtomicBackupAndRestore(backup_dir, delete_checkpoint=False)] if backup_dir is not None else []
-    all_callbacks = list(before_backup) + backup + list(callbacks) + [timer]
+    all_callbacks = [timer] + list(before_backup) + backup + list(callbacks)
     if log_dir is not None:
         all_callbacks.append(
             keras.callbacks.TensorBoard(log_dir=os.fspath(log_dir), write_graph=False, profile_batch=0)
         )
-    start = time.perf_counter()
     if isinstance(model, AVAESelfSupervised):
         if num_train is None:
             raise ValueError("`num_train` sets AVAESelfSupervised's steps per epoch; it is required.")
@@ -102,14 +106,13 @@ def train_model(
         history = model.fit(x, epochs=epochs, shuffle=False, callbacks=all_callbacks, verbose=verbose)
     else:
         history = model.fit(x, epochs=epochs, batch_size=batch_size, callbacks=all_callbacks, verbose=verbose)
-    seconds = time.perf_counter() - start
     terms = {
         name: float(values[-1])
         for name, values in history.history.items()
         if values and isinstance(values[-1], (int, float, np.number)) and math.isfinite(values[-1])
     }
     return {
-        "train_seconds": seconds,
+        "train_seconds": timer.seconds,
         "seconds_per_step": timer.seconds_per_step,
         "train_steps": timer.steps,
         "train_terms": terms,

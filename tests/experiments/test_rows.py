@@ -117,7 +117,11 @@ def test_an_interrupted_row_continues_from_the_backup_of_its_last_epoch(tmp_path
     assert backup.is_dir()
 
     _, resumed = rows_lib.run_rows(rows, base, _tiny_data(), color_mnist.networks, tmp_path, resume=True)
-    assert resumed["VAE"]["train_steps"] == 0  # every epoch was in the backup: nothing trained again
+    # Every epoch was in the backup: nothing is trained again (no terms), and the timings are those the
+    # interrupted process recorded, so the row keeps its steps and its Time column.
+    assert resumed["VAE"]["train_terms"] == {}
+    assert resumed["VAE"]["train_steps"] == 2 and resumed["VAE"]["seconds_per_step"] > 0
+    assert resumed["VAE"]["time_factor"] == 1.0
     assert (folder / "model.keras").is_file() and not backup.exists()
     _, again = rows_lib.run_rows(rows, base, _tiny_data(), color_mnist.networks, tmp_path, overwrite=True)
     assert again["VAE"]["train_steps"] == 2  # from the start: 32 images, batch 16

@@ -150,7 +150,11 @@ def test_train_model_times_its_steps_and_keeps_the_backup(tmp_path):
     # Kept for the caller to delete once the model is saved: a kill during the save loses nothing.
     assert json.loads((backup / "training_metadata.json").read_text())["epoch"] == 2
     again = run.train_model(_model(), x, epochs=2, batch_size=4, backup_dir=backup, verbose=0)
-    assert again["train_steps"] == 0 and again["train_terms"] == {}  # restored after the last epoch
+    assert again["train_terms"] == {}  # restored after the last epoch: nothing trained by this call
+    # ... but the timings are the whole training's, read back from the backup's record.
+    timings = ("train_steps", "train_seconds", "seconds_per_step")
+    assert [again[name] for name in timings] == [training[name] for name in timings]
+    assert set(json.loads((backup / run.STEP_TIMES).read_text())) == {"0", "1"}
 
 
 def test_train_model_of_the_self_supervised_model_needs_num_train():

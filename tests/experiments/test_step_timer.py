@@ -1,5 +1,6 @@
 """Tests for keras_avae/experiments/step_timer.py."""
 
+import json
 import time
 
 import keras
@@ -49,3 +50,48 @@ def test_counts_the_steps_of_each_execution():
     model.fit(x, x[:, :1], batch_size=2, epochs=2, verbose=0, callbacks=[timer])
     assert timer.steps == 14 == int(model.optimizer.iterations)
     assert len(timer.durations) == 6 and timer.seconds_per_step > 0
+
+
+def _fit(timer, epochs, initial_epoch=0):
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.zeros((8, 2), np.float32)
+    model.fit(x, x[:, :1], batch_size=2, epochs=epochs, initial_epoch=initial_epoch, verbose=0, callbacks=[timer])
+
+
+def test_a_record_carries_the_timings_across_a_resumed_fit(tmp_path):
+    record = tmp_path / "times.json"
+    first = StepTimer(skip=0, record=record)
+    _fit(first, epochs=2)
+    assert first.steps == 8 and sorted(first.epochs) == [0, 1] and first.seconds > 0
+    resumed = StepTimer(skip=0, record=record)
+    _fit(resumed, epochs=3, initial_epoch=2)  # the backup held two epochs: this fit trains the third
+    assert resumed.steps == 12 and sorted(resumed.epochs) == [0, 1, 2]
+    assert resumed.durations[:8] == first.durations  # the recorded epochs' step times, in order
+    assert resumed.seconds == pytest.approx(first.seconds + resumed.epochs[2]["seconds"])
+    assert sorted(json.loads(record.read_text())) == ["0", "1", "2"]
+
+
+def test_an_epoch_recorded_but_not_backed_up_is_replaced(tmp_path):
+    """A kill after the record but before the backup: the resumed fit trains that epoch again."""
+    record = tmp_path / "times.json"
+    _fit(StepTimer(record=record), epochs=2)
+    stale = json.loads(record.read_text())
+    stale["1"]["seconds"] = 1e6
+    record.write_text(json.dumps(stale))
+    resumed = StepTimer(record=record)
+    _fit(resumed, epochs=2, initial_epoch=1)
+    assert resumed.steps == 8 and resumed.epochs[1]["seconds"] < 1e6 and resumed.seconds < 1e6
+
+
+def test_without_a_record_only_this_fit_counts(tmp_path):
+    timer = StepTimer()
+    _fit(timer, epochs=3, initial_epoch=2)
+    assert timer.steps == 4 and list(timer.epochs) == [2] and timer.record is None
+
+
+def test_a_record_of_something_else_is_refused(tmp_path):
+    record = tmp_path / "times.json"
+    record.write_text(json.dumps({"1": 12.5}))  # not an epoch's entry
+    with pytest.raises(ValueError, match=r"Not a step-time record of this library: .*times\.json"):
+        _fit(StepTimer(record=record), epochs=1)
