@@ -38,7 +38,8 @@ class StepTimer(keras.callbacks.Callback):
     Args:
         skip: number of first calls (steps, with one step per call) left out of
             `seconds_per_step` (when more calls than that were timed).
-        record: a JSON file for the timings of each epoch, or None (this `fit`'s only).
+        record: a JSON file for the timings of each epoch, or None. Each `fit` starts from
+            the record's epochs (without one, from none).
 
     Attributes:
         durations, steps: seconds per step of each timed call, and the steps they hold.
@@ -59,22 +60,22 @@ class StepTimer(keras.callbacks.Callback):
         self.durations = []
         self.steps = 0
         self.epochs = {}
-        self._current = None  # the epoch being trained: its index, start time, durations and steps
-        self._resumed_at = None
+        self._current = None  # the epoch being trained: its start time, durations and steps
+        self._pruned = False
         self._start = None
         self._begin = None
 
     def on_train_begin(self, logs=None):
         self.epochs = self._read()
-        self._resumed_at = None
+        self._pruned = False
         self._collect()
 
     def on_epoch_begin(self, epoch, logs=None):
-        if self._resumed_at is None:  # the first epoch of this `fit`: later ones recorded are trained again
-            self._resumed_at = epoch
+        if not self._pruned:  # the first epoch of this `fit`: later ones recorded are trained again
+            self._pruned = True
             self.epochs = {index: entry for index, entry in self.epochs.items() if index < epoch}
             self._collect()
-        self._current = {"index": epoch, "start": time.perf_counter(), "durations": [], "steps": 0}
+        self._current = {"start": time.perf_counter(), "durations": [], "steps": 0}
 
     def on_train_batch_begin(self, batch, logs=None):
         self._begin = batch
