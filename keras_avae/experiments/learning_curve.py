@@ -21,7 +21,7 @@ Outputs, under `out`:
     config.json                 the settings (written when the run starts) and the versions
     checkpoints/epoch_NNNN.keras    the model after each checkpoint epoch
     points/epoch_NNNN.json      one evaluation per checkpoint (curve attack); points/final.json (full)
-    train_seconds.json          wall-clock seconds of each trained epoch (across resumed processes)
+    step_times.json             each trained epoch's steps and seconds (`StepTimer`, across resumed processes)
     learning_curve.json / .md   the curve, the final evaluation and the paper's Table 1 row
     figures/                    learning_curve_<task>.png and learning_curve_quality.png
     logs/                       TensorBoard: training terms per epoch, each point at its step
@@ -33,7 +33,6 @@ Example:
 import json
 import math
 import shutil
-import time
 from pathlib import Path
 
 import keras
@@ -44,7 +43,10 @@ from keras_avae.experiments.settings import LearningCurveSettings
 
 CHECKPOINTS = "checkpoints"
 POINTS = "points"
-TRAIN_SECONDS = "train_seconds.json"
+STEP_TIMES = run.STEP_TIMES
+LEGACY_TRAIN_SECONDS = "train_seconds.json"
+"""Each epoch's wall-clock seconds, keyed by epochs done, as curves of earlier versions recorded them
+(before `STEP_TIMES`); still read, so such a curve keeps its training time."""
 STEM = "learning_curve"
 FINAL = "final"
 EPOCH_PREFIX = "epoch_"
@@ -143,7 +145,7 @@ def _prepare_folder(config, out):
     if config.overwrite:
         for name in (CHECKPOINTS, POINTS, run.BACKUP_FOLDER):
             shutil.rmtree(out / name, ignore_errors=True)
-        for name in (TRAIN_SECONDS, f"{STEM}.json", f"{STEM}.md", "config.json"):
+        for name in (STEP_TIMES, LEGACY_TRAIN_SECONDS, f"{STEM}.json", f"{STEM}.md", "config.json"):
             (out / name).unlink(missing_ok=True)
     elif stored.is_file():
         if not config.resume:
@@ -157,7 +159,7 @@ def _prepare_folder(config, out):
 
 
 class _EpochCheckpoints(keras.callbacks.Callback):
-    """Saves the model to `checkpoints/` after each epoch of `epochs` and times every epoch.
+    """Saves the model to `checkpoints/` after each epoch of `epochs`.
 
     Runs before the backup of the same epoch, so a checkpoint epoch that the backup records is
     always saved (an interruption between the two trains that epoch again and saves it again).
@@ -167,16 +169,9 @@ class _EpochCheckpoints(keras.callbacks.Callback):
         super().__init__()
         self.out = Path(out)
         self.epochs = set(epochs)
-        self._start = None
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
         done = epoch + 1
-        seconds = _read_json(self.out / TRAIN_SECONDS) or {}
-        seconds[str(done)] = time.perf_counter() - self._start
-        files.write_json(self.out / TRAIN_SECONDS, seconds)
         if done in self.epochs:
             path = checkpoint_path(self.out, done)
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -216,6 +211,7 @@ def _train(config, data, out, epochs, per_epoch):
         callbacks=[_EvaluateCheckpoints(lambda epoch: evaluate_point(config, data, out, epoch, per_epoch), epochs)],
         verbose=config.verbose,
         backup_dir=out / run.BACKUP_FOLDER,
+        step_times=out / STEP_TIMES,  # kept with the curve: the backup is deleted once it is trained
     )
 
 
@@ -262,7 +258,7 @@ def curve_document(config, out, epochs, per_epoch, label):
     points = [_read_json(point_path(out, point_name(epoch))) for epoch in epochs]
     points = [point for point in points if point is not None]
     final = _read_json(point_path(out, FINAL))
-    seconds = _read_json(out / TRAIN_SECONDS) or {}
+    seconds = epoch_seconds(out)
     return {
         "label": label,
         "model": config.model,
@@ -274,9 +270,19 @@ def curve_document(config, out, epochs, per_epoch, label):
         "paper": paper_row(config.arch, label),
         "paper_steps": PAPER_STEPS,
         "trend": trend(points),
-        "train_seconds": sum(value for epoch, value in seconds.items() if int(epoch) <= config.epochs),
+        "train_seconds": sum(value for index, value in seconds.items() if index < config.epochs),
         "out": str(out),
     }
+
+
+def epoch_seconds(out):
+    """`{epoch index: wall-clock seconds}` of the curve's trained epochs: its step-time record
+    (`STEP_TIMES`), over what an earlier version recorded (`LEGACY_TRAIN_SECONDS`)."""
+    legacy = _read_json(out / LEGACY_TRAIN_SECONDS) or {}
+    seconds = {int(done) - 1: float(value) for done, value in legacy.items()}
+    record = _read_json(out / STEP_TIMES) or {}
+    seconds.update({int(index): float(entry["seconds"]) for index, entry in record.items()})
+    return seconds
 
 
 def paper_row(arch, label):

@@ -52,7 +52,7 @@ EVAL_BATCH_SIZE = 256
 
 def train_model(
     model, x=None, *, epochs, batch_size, num_train=None, log_dir=None, callbacks=(), verbose=1, backup_dir=None,
-    before_backup=(),
+    before_backup=(), step_times=None,
 ):
     """Fits `model`, timing its steps; logs to TensorBoard when `log_dir` is given.
 
@@ -77,6 +77,8 @@ def train_model(
             once the trained model is saved (`run_one`), so a kill in between loses nothing.
             The step times of every epoch are recorded there too (`STEP_TIMES`), so the returned
             timings cover the epochs of every process; the terms only those run by this call.
+        step_times: the file recording each epoch's step times (`StepTimer`'s record) instead of
+            `backup_dir / STEP_TIMES`, for a caller that keeps them after the backup is deleted.
         before_backup: callbacks run before the backup of each epoch (e.g. a checkpoint that must
             exist for every epoch the backup records).
 
@@ -85,7 +87,9 @@ def train_model(
         evaluations at their ends), `seconds_per_step` (median step, `StepTimer`), `train_steps` and `train_terms`
         (the last epoch's logs).
     """
-    timer = StepTimer(record=Path(backup_dir) / STEP_TIMES if backup_dir is not None else None)
+    if step_times is None and backup_dir is not None:
+        step_times = Path(backup_dir) / STEP_TIMES
+    timer = StepTimer(record=step_times)
     backup = [files.AtomicBackupAndRestore(backup_dir, delete_checkpoint=False)] if backup_dir is not None else []
     all_callbacks = [timer] + list(before_backup) + backup + list(callbacks)
     if log_dir is not None:

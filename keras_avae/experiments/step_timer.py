@@ -60,7 +60,7 @@ class StepTimer(keras.callbacks.Callback):
         self.durations = []
         self.steps = 0
         self.epochs = {}
-        self._current = None  # the epoch being trained: its start time, durations and steps
+        self._current = None  # the epoch being trained: its start time, and `durations` and `steps` before it
         self._pruned = False
         self._start = None
         self._begin = None
@@ -75,7 +75,7 @@ class StepTimer(keras.callbacks.Callback):
             self._pruned = True
             self.epochs = {index: entry for index, entry in self.epochs.items() if index < epoch}
             self._collect()
-        self._current = {"start": time.perf_counter(), "durations": [], "steps": 0}
+        self._current = {"start": time.perf_counter(), "calls": len(self.durations), "steps": self.steps}
 
     def on_train_batch_begin(self, batch, logs=None):
         self._begin = batch
@@ -93,9 +93,6 @@ class StepTimer(keras.callbacks.Callback):
             count = max(1, last - self._begin + 1)
             self.durations.append(seconds / count)
             self.steps += count
-            if self._current is not None:
-                self._current["durations"].append(seconds / count)
-                self._current["steps"] += count
             self._start = None
 
     def on_epoch_end(self, epoch, logs=None):
@@ -104,8 +101,8 @@ class StepTimer(keras.callbacks.Callback):
         current, self._current = self._current, None
         self.epochs[epoch] = {
             "seconds": time.perf_counter() - current["start"],
-            "steps": current["steps"],
-            "durations": current["durations"],
+            "steps": self.steps - current["steps"],
+            "durations": self.durations[current["calls"] :],
         }
         if self.record is not None:
             self.record.parent.mkdir(parents=True, exist_ok=True)

@@ -93,11 +93,13 @@ def test_a_tiny_curve_writes_a_checkpoint_and_a_point_per_epoch(tiny_curve):
     assert final["epoch"] == 3 and final["attack"]["attack_steps"] == 1  # the tiny scale's full evaluation
     assert set(final["accuracy"]) == {"digit", "color"} and "0.1" in final["shift_ratio"]
     assert not (out / run.BACKUP_FOLDER).exists()
-    assert set(json.loads((out / learning_curve.TRAIN_SECONDS).read_text())) == {"1", "2", "3"}
+    assert set(json.loads((out / learning_curve.STEP_TIMES).read_text())) == {"0", "1", "2"}
     written = json.loads((out / "learning_curve.json").read_text())
     assert written["points"] == json.loads(json.dumps(document["points"]))
     assert (out / "figures" / "learning_curve_digit.png").is_file()
     assert "| 3 | 12 | pgd 1x1 |" in (out / "learning_curve.md").read_text()
+    assert document["train_seconds"] > 0
+    assert document["train_seconds"] == pytest.approx(sum(learning_curve.epoch_seconds(out).values()))
 
 
 def test_read_curve_reads_a_finished_curve_and_one_still_running(tiny_curve, tmp_path):
@@ -159,7 +161,7 @@ def test_an_interrupted_training_resumes_from_its_backup(tmp_path, monkeypatch):
     monkeypatch.setattr(learning_curve.run, "train_model", train_model)
     document = learning_curve.reproduce({**settings, "resume": True})
     assert [point["epoch"] for point in document["points"]] == [1, 2, 3] and document["final"]["epoch"] == 3
-    assert set(json.loads((out / learning_curve.TRAIN_SECONDS).read_text())) == {"1", "2", "3"}
+    assert set(json.loads((out / learning_curve.STEP_TIMES).read_text())) == {"0", "1", "2"}
 
 
 @pytest.mark.large
@@ -187,3 +189,12 @@ def test_the_markdown_puts_the_papers_row_under_both_mse_readings():
     })
     assert "| 1 | 938 | pgd 20x1 | 90.0 | 50.0 | 500.0 | 1365.0 | 0.30 |" in text
     assert "| paper | ~93800 | Table 1 | 97.3 | 88.1 | 1371.9 | 1371.9 | - |" in text
+
+
+def test_epoch_seconds_reads_the_record_over_an_earlier_versions_file(tmp_path):
+    """A curve begun by an earlier version (seconds keyed by epochs done) and resumed by this one."""
+    (tmp_path / learning_curve.LEGACY_TRAIN_SECONDS).write_text(json.dumps({"1": 10.0, "2": 20.0}))
+    assert learning_curve.epoch_seconds(tmp_path) == {0: 10.0, 1: 20.0}
+    record = {"1": {"seconds": 21.0, "steps": 4, "durations": [5.0]}, "2": {"seconds": 30.0, "steps": 4, "durations": [7.0]}}
+    (tmp_path / learning_curve.STEP_TIMES).write_text(json.dumps(record))  # epoch 2 trained again, then epoch 3
+    assert learning_curve.epoch_seconds(tmp_path) == {0: 10.0, 1: 21.0, 2: 30.0}
